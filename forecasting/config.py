@@ -1,0 +1,103 @@
+"""The forecasting config: `data`, `model` and `train` sections."""
+
+import dataclasses
+from typing import List, Optional
+
+from pipelines.config import Config, TrainConfig, check
+
+DATASETS = ("etth1", "pollution", "airline", "csv")
+MODEL_KINDS = ("segrnn", "linear")
+LOSSES = ("mse", "mae", "huber")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Args:
+        dataset: etth1, pollution, airline or csv (any CSV at `path`).
+        path: the CSV file for `dataset: csv`.
+        columns: numeric columns to forecast (None: all numeric columns).
+        time_column: time column of a CSV (None: first column if it is dates).
+        missing: raise, interpolate or drop (missing values in the CSV).
+        seasonality: season length in steps, for seasonal naive and MASE.
+    """
+
+    dataset: str = "etth1"
+    path: Optional[str] = None
+    columns: Optional[List[str]] = None
+    time_column: Optional[str] = None
+    missing: str = "interpolate"
+    seasonality: int = 24
+
+    def validate(self):
+        check(self.dataset in DATASETS, "data.dataset", self.dataset,
+              f"must be one of {list(DATASETS)}")
+        check(self.dataset != "csv" or bool(self.path), "data.path", self.path,
+              "must name a CSV file when data.dataset is 'csv'")
+        check(self.missing in ("raise", "interpolate", "drop"), "data.missing",
+              self.missing, "must be one of ['raise', 'interpolate', 'drop']")
+        check(self.seasonality >= 1, "data.seasonality", self.seasonality,
+              "must be at least 1")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Args:
+        kind: segrnn (the recurrent model) or linear (a dense map).
+        lookback, horizon: window lengths in steps.
+        segment_length: SegRNN's segment length; divides lookback and horizon.
+        units, cell_type, num_layers, dropout: the recurrent network.
+        normalization: per-window normalisation: last, revin or none.
+        loss: training loss: mse, mae or huber.
+    """
+
+    kind: str = "segrnn"
+    lookback: int = 96
+    horizon: int = 96
+    segment_length: int = 48
+    units: int = 512
+    cell_type: str = "gru"
+    num_layers: int = 1
+    dropout: float = 0.5
+    normalization: str = "last"
+    loss: str = "mae"
+
+    def validate(self):
+        check(self.kind in MODEL_KINDS, "model.kind", self.kind,
+              f"must be one of {list(MODEL_KINDS)}")
+        check(self.lookback >= 1, "model.lookback", self.lookback, "must be at least 1")
+        check(self.horizon >= 1, "model.horizon", self.horizon, "must be at least 1")
+        if self.kind == "segrnn":
+            check(self.segment_length >= 1 and self.lookback % self.segment_length == 0,
+                  "model.lookback", self.lookback,
+                  f"must be a multiple of model.segment_length={self.segment_length}")
+            check(self.horizon % self.segment_length == 0, "model.horizon",
+                  self.horizon,
+                  f"must be a multiple of model.segment_length={self.segment_length}")
+        check(self.units >= 2, "model.units", self.units, "must be at least 2")
+        check(self.cell_type in ("gru", "lstm"), "model.cell_type", self.cell_type,
+              "must be 'gru' or 'lstm'")
+        check(self.num_layers >= 1, "model.num_layers", self.num_layers,
+              "must be at least 1")
+        check(0 <= self.dropout < 1, "model.dropout", self.dropout, "must be in [0, 1)")
+        check(self.normalization in ("last", "revin", "none"), "model.normalization",
+              self.normalization, "must be one of ['last', 'revin', 'none']")
+        check(self.loss in LOSSES, "model.loss", self.loss, f"must be one of {list(LOSSES)}")
+
+
+def _default_train():
+    return TrainConfig(epochs=30, batch_size=256, learning_rate=1e-3, patience=5,
+                       lr_decay=0.9)
+
+
+@dataclasses.dataclass
+class ForecastingConfig(Config):
+    """The whole forecasting run; see each section's fields."""
+
+    name: str = "etth1"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=_default_train)
+
+    def validate(self):
+        check(bool(self.name) and "/" not in self.name, "name", self.name,
+              "must be a non-empty name without '/'")

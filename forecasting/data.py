@@ -1,0 +1,297 @@
+"""Forecasting data: CSV loading, the ETTh1 split, pollution with gaps, windows.
+
+Series are `float32` arrays `[time, channels]`. A split is three such arrays
+in which `val` and `test` begin with the `lookback` rows before their first
+target (taken from the previous part), so that *every* window of each array
+is a valid evaluation window and none is dropped: the protocol of the
+published ETTh1 results.
+"""
+
+import dataclasses
+import logging
+import os
+from typing import List, Optional
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from pipelines.data import Dataset, locate
+
+log = logging.getLogger(__name__)
+
+# Public homes of the datasets; the local data directory is searched first.
+ETTH1 = Dataset(
+    "ett/ETTh1.csv",
+    url="https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/ETTh1.csv",
+    sha256="f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
+)
+POLLUTION = Dataset(
+    "timeseries/pollution.csv",
+    url="https://archive.ics.uci.edu/ml/machine-learning-databases/00381/"
+    "PRSA_data_2010.1.1-2014.12.31.csv",
+    sha256="892e9559205d16d32623135c127a3951c12e46ea1e0b3093e107ce89a9fd60e2",
+)
+AIRLINE = Dataset(
+    "timeseries/airline-passengers.csv",
+    url="https://raw.githubusercontent.com/jbrownlee/Datasets/master/airline-passengers.csv",
+    sha256="8cb51be753a718d9be5d76d7e238cc224792754676adc21faa59e954b0201621",
+)
+
+# ETTh1's standard borders: 12 / 4 / 4 months of hourly rows.
+ETT_BORDERS = (12 * 30 * 24, 16 * 30 * 24, 20 * 30 * 24)
+
+MISSING_POLICIES = ("raise", "interpolate", "drop")
+
+
+@dataclasses.dataclass
+class Series:
+    """A multivariate series with its column names and time stamps."""
+
+    values: np.ndarray  # float32 [time, channels]
+    columns: List[str]
+    index: Optional[np.ndarray] = None  # datetime64 [time]
+
+
+@dataclasses.dataclass
+class Split:
+    """Train/val/test arrays; val and test start with `lookback` context rows."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    columns: List[str]
+    lookback: int
+
+
+def load_csv(path, time_column=None, columns=None, missing="raise", max_gap=None):
+    """Loads any CSV with a time column and numeric columns.
+
+    Args:
+        path: the CSV file.
+        time_column: name of the time column (`None`: the first column if it
+            parses as dates, else no time index). The tuple-like spec
+            `"year,month,day,hour"` assembles the time from several columns.
+        columns: the numeric columns to keep (`None`: every numeric column
+            but the time column(s)).
+        missing: what to do with missing values (empty cells, `NA`):
+            `"raise"` names the first one; `"interpolate"` fills gaps linearly
+            in time (and drops leading/trailing rows that cannot be filled);
+            `"drop"` removes rows with any missing value (this breaks the
+            regular time step, so windows may straddle gaps).
+        max_gap: with `"interpolate"`, the longest run of missing rows that may
+            be filled; a longer gap raises an error naming it.
+
+    Returns:
+        A `Series`.
+    """
+    path = os.fspath(path)
+    if missing not in MISSING_POLICIES:
+        raise ValueError(
+            f"Unknown missing-value policy {missing!r}; expected one of "
+            f"{list(MISSING_POLICIES)}."
+        )
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"CSV file not found: {path}")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a readable CSV file ({e}).") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+
+    index = None
+    time_columns = []
+    if time_column is not None:
+        time_columns = [c.strip() for c in time_column.split(",")]
+        for c in time_columns:
+            if c not in frame.columns:
+                raise ValueError(
+                    f"{path}: time column {c!r} not found; columns are "
+                    f"{list(frame.columns)}."
+                )
+        if len(time_columns) == 1:
+            index = pd.to_datetime(frame[time_columns[0]], errors="coerce")
+        else:
+            parts = frame[time_columns].rename(columns=str.lower)
+            index = pd.to_datetime(parts, errors="coerce")
+        if index.isna().any():
+            row = int(np.flatnonzero(index.isna().to_numpy())[0])
+            raise ValueError(
+                f"{path}: time column {time_column!r} does not parse as a date "
+                f"at data row {row + 1}."
+            )
+    elif frame.shape[1] and frame[frame.columns[0]].dtype == object:
+        parsed = pd.to_datetime(frame[frame.columns[0]], errors="coerce")
+        if parsed.notna().all():
+            index, time_columns = parsed, [frame.columns[0]]
+
+    if columns is None:
+        columns = [
+            c
+            for c in frame.columns
+            if c not in time_columns and pd.api.types.is_numeric_dtype(frame[c])
+        ]
+        if not columns:
+            raise ValueError(f"{path}: no numeric columns found.")
+    else:
+        columns = list(columns)
+        for c in columns:
+            if c not in frame.columns:
+                raise ValueError(
+                    f"{path}: column {c!r} not found; columns are "
+                    f"{list(frame.columns)}."
+                )
+            if not pd.api.types.is_numeric_dtype(frame[c]):
+                bad = pd.to_numeric(frame[c], errors="coerce")
+                bad_rows = np.flatnonzero(bad.isna() & frame[c].notna())
+                if len(bad_rows):
+                    row = int(bad_rows[0])
+                    raise ValueError(
+                        f"{path}: column {c!r} is not numeric (value "
+                        f"{frame[c].iloc[row]!r} at data row {row + 1})."
+                    )
+                frame[c] = bad
+    data = frame[columns].astype("float64")
+
+    nan_rows = data.isna().any(axis=1).to_numpy()
+    if nan_rows.any():
+        if missing == "raise":
+            row = int(np.flatnonzero(nan_rows)[0])
+            col = [c for c in columns if pd.isna(data[c].iloc[row])][0]
+            raise ValueError(
+                f"{path}: missing value in column {col!r} at data row {row + 1} "
+                f"({int(nan_rows.sum())} rows have gaps); choose "
+                "missing='interpolate' or 'drop'."
+            )
+        if missing == "drop":
+            keep = ~nan_rows
+            log.info("%s: dropped %d rows with missing values", path, (~keep).sum())
+        else:
+            if max_gap is not None:
+                for c in columns:
+                    runs = _longest_run(data[c].isna().to_numpy())
+                    if runs > max_gap:
+                        raise ValueError(
+                            f"{path}: column {c!r} has a gap of {runs} rows, "
+                            f"longer than max_gap={max_gap}."
+                        )
+            data = data.interpolate(method="linear", limit_area="inside")
+            keep = data.notna().all(axis=1).to_numpy()
+            log.info(
+                "%s: interpolated %d rows with gaps; dropped %d leading/trailing rows",
+                path, int(nan_rows.sum()), int((~keep).sum()),
+            )
+        data = data[keep]
+        if index is not None:
+            index = index[keep]
+    values = data.to_numpy(dtype="float32")
+    return Series(
+        values=values,
+        columns=columns,
+        index=None if index is None else index.to_numpy(),
+    )
+
+
+def _longest_run(flags):
+    best = run = 0
+    for f in flags:
+        run = run + 1 if f else 0
+        best = max(best, run)
+    return best
+
+
+def split_by_borders(values, borders, lookback, columns):
+    """Cuts `values` at `borders = (train_end, val_end, test_end)`; val and
+    test reach back `lookback` rows into the previous part."""
+    train_end, val_end, test_end = borders
+    if len(values) < test_end:
+        raise ValueError(
+            f"The series has {len(values)} rows, fewer than the split needs "
+            f"({test_end})."
+        )
+    return Split(
+        train=values[:train_end],
+        val=values[train_end - lookback:val_end],
+        test=values[val_end - lookback:test_end],
+        columns=list(columns),
+        lookback=lookback,
+    )
+
+
+def split_by_fraction(values, lookback, columns, fractions=(0.7, 0.1, 0.2)):
+    n = len(values)
+    train_end = int(n * fractions[0])
+    val_end = train_end + int(n * fractions[1])
+    return split_by_borders(values, (train_end, val_end, n), lookback, columns)
+
+
+def load_dataset(name, lookback, data_dir=None, path=None, columns=None,
+                 time_column=None, missing="interpolate"):
+    """Loads a named dataset as a `Split` in original units.
+
+    Args:
+        name: `"etth1"` (standard 12/4/4-month split), `"pollution"` (UCI
+            Beijing PM2.5, gaps interpolated, 70/10/20 split), `"airline"`,
+            or `"csv"` (any CSV at `path`, 70/10/20 split).
+    """
+    if name == "etth1":
+        series = load_csv(locate(ETTH1, data_dir), time_column="date", columns=columns)
+        return split_by_borders(series.values, ETT_BORDERS, lookback, series.columns)
+    if name == "pollution":
+        series = load_csv(
+            locate(POLLUTION, data_dir),
+            time_column="year,month,day,hour",
+            columns=columns or ["pm2.5", "DEWP", "TEMP", "PRES", "Iws", "Is", "Ir"],
+            missing=missing,
+        )
+    elif name == "airline":
+        series = load_csv(locate(AIRLINE, data_dir), time_column="Month", columns=columns)
+    elif name == "csv":
+        if not path:
+            raise ValueError("Dataset 'csv' needs data.path, the CSV file to load.")
+        series = load_csv(path, time_column=time_column, columns=columns, missing=missing)
+    else:
+        raise ValueError(
+            f"Unknown dataset {name!r}; expected one of "
+            "['etth1', 'pollution', 'airline', 'csv']."
+        )
+    return split_by_fraction(series.values, lookback, series.columns)
+
+
+def check_enough_rows(values, lookback, horizon, what="series"):
+    if len(values) < lookback + horizon:
+        raise ValueError(
+            f"The {what} has {len(values)} rows, too few for one window of "
+            f"lookback {lookback} + horizon {horizon} = {lookback + horizon} rows."
+        )
+
+
+def window_arrays(values, lookback, horizon, stride=1):
+    """All windows of `values` as numpy arrays `x [n, L, C]`, `y [n, H, C]`."""
+    check_enough_rows(values, lookback, horizon)
+    total = lookback + horizon
+    n = (len(values) - total) // stride + 1
+    view = np.lib.stride_tricks.sliding_window_view(values, total, axis=0)
+    view = view[::stride][:n].transpose(0, 2, 1)  # [n, total, C]
+    return view[:, :lookback], view[:, lookback:]
+
+
+def window_dataset(values, lookback, horizon, batch_size, shuffle=False, seed=None):
+    """A `tf.data.Dataset` of `(x [b, L, C], y [b, H, C])` windows, stride 1.
+
+    Windows are cut on the fly from one copy of the series, so memory stays
+    `O(time)` whatever the lookback and horizon.
+    """
+    check_enough_rows(values, lookback, horizon)
+    values = tf.constant(np.asarray(values, dtype="float32"))
+    n = int(values.shape[0]) - lookback - horizon + 1
+    ds = tf.data.Dataset.range(n)
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+
+    def cut(start):
+        window = values[start:start + lookback + horizon]
+        return window[:lookback], window[lookback:]
+
+    ds = ds.map(cut, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,276 @@
+"""Recurrent forecasting models built from the shared blocks.
+
+`SegRNN` follows the strongest recurrent forecaster published on ETTh1 (Lin et
+al., 2023, "SegRNN: Segment Recurrent Neural Network for Long-Term Time Series
+Forecasting"): every channel is forecast independently by one shared network
+(channel independence); the window is normalised by its last value; the
+lookback is cut into segments, each embedded by a dense layer, so the GRU runs
+over `lookback / segment_length` steps instead of `lookback` (that is what
+makes it fast and trainable); and the horizon is decoded in parallel, one GRU
+step per output segment, from the encoder's final state and a learned
+position-plus-channel query (no error accumulation across steps).
+"""
+
+import keras
+from keras import ops
+
+from pipelines.blocks import RecurrentEncoder
+from pipelines.precision import HEAD_DTYPE
+
+PACKAGE = "forecasting"
+NORMALIZATIONS = ("last", "revin", "none")
+
+
+def _check(condition, name, value, requirement):
+    if not condition:
+        raise ValueError(f"Argument `{name}` {requirement}; got {name}={value!r}.")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class WindowNormalization(keras.layers.Layer):
+    """Normalises each window on its own and undoes it on the forecast.
+
+    `mode="last"` subtracts each channel's last value (SegRNN); `"revin"`
+    subtracts the window mean and divides by its standard deviation (RevIN
+    without affine weights); `"none"` does nothing. Called with
+    `inverse=False` on `[b, L, C]` it returns `(normalised, stats)`; with
+    `inverse=True` on `([b, H, C], stats)` it restores the level.
+    """
+
+    def __init__(self, mode="last", epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        _check(mode in NORMALIZATIONS, "mode", mode, f"must be one of {list(NORMALIZATIONS)}")
+        self.mode = mode
+        self.epsilon = epsilon
+
+    def call(self, x, stats=None, inverse=False):
+        if inverse:
+            shift, scale = stats
+            return x * scale + shift
+        if self.mode == "last":
+            shift = x[:, -1:, :]
+            scale = ops.ones_like(shift)
+        elif self.mode == "revin":
+            shift = ops.mean(x, axis=1, keepdims=True)
+            scale = ops.sqrt(ops.var(x, axis=1, keepdims=True) + self.epsilon)
+        else:
+            shift = ops.zeros_like(x[:, -1:, :])
+            scale = ops.ones_like(shift)
+        return (x - shift) / scale, (shift, scale)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"mode": self.mode, "epsilon": self.epsilon})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SegmentQueries(keras.layers.Layer):
+    """Learned decoder queries: output-segment position ++ channel identity.
+
+    Given the encoder state `[b * channels, units]`, returns the queries
+    `[b * channels * segments, 1, units]` in the same (batch, channel,
+    segment) order as `ops.repeat(state, segments, axis=0)`.
+    """
+
+    def __init__(self, segments, channels, units, **kwargs):
+        super().__init__(**kwargs)
+        self.segments = segments
+        self.channels = channels
+        self.units = units
+
+    def build(self, state_shape):
+        half = self.units // 2
+        self.position = self.add_weight(
+            shape=(self.segments, half), initializer="random_normal", name="position"
+        )
+        self.channel = self.add_weight(
+            shape=(self.channels, self.units - half),
+            initializer="random_normal",
+            name="channel",
+        )
+        self.built = True
+
+    def call(self, state):
+        pos = ops.broadcast_to(
+            self.position[None], (self.channels, self.segments, self.units // 2)
+        )
+        chan = ops.broadcast_to(
+            self.channel[:, None],
+            (self.channels, self.segments, self.units - self.units // 2),
+        )
+        queries = ops.concatenate([pos, chan], axis=-1)  # [C, m, d]
+        batch = ops.shape(state)[0] // self.channels
+        queries = ops.tile(queries[None], (batch, 1, 1, 1))
+        queries = ops.reshape(queries, (-1, 1, self.units))
+        return ops.cast(queries, state.dtype)
+
+    def compute_output_shape(self, state_shape):
+        return (None, 1, self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"segments": self.segments, "channels": self.channels, "units": self.units}
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SegRNN(keras.Model):
+    """Segment-recurrent forecaster: `[b, lookback, C]` -> `[b, horizon, C]`.
+
+    Works on standardised series (the `Forecaster` scales around it).
+
+    Args:
+        lookback: input window length; a multiple of `segment_length`.
+        horizon: forecast length; a multiple of `segment_length`.
+        channels: number of series forecast together (channel-independently).
+        segment_length: rows per segment for both encoder and decoder.
+        units: GRU/LSTM width.
+        cell_type: `"gru"` (as published) or `"lstm"`.
+        num_layers: encoder depth (the shared `RecurrentEncoder`).
+        dropout: dropout before the output projection.
+        normalization: `"last"`, `"revin"` or `"none"` (per-window).
+
+    Example:
+
+    >>> import numpy as np
+    >>> m = SegRNN(lookback=48, horizon=24, channels=3, segment_length=12, units=16)
+    >>> m(np.zeros((2, 48, 3), "float32")).shape
+    (2, 24, 3)
+    """
+
+    def __init__(
+        self,
+        lookback,
+        horizon,
+        channels,
+        segment_length=48,
+        units=512,
+        cell_type="gru",
+        num_layers=1,
+        dropout=0.5,
+        normalization="last",
+        **kwargs,
+    ):
+        for name, value in (("lookback", lookback), ("horizon", horizon),
+                            ("channels", channels), ("segment_length", segment_length),
+                            ("units", units), ("num_layers", num_layers)):
+            _check(isinstance(value, int) and value > 0, name, value,
+                   "must be a positive integer")
+        _check(lookback % segment_length == 0, "lookback", lookback,
+               f"must be a multiple of segment_length={segment_length}")
+        _check(horizon % segment_length == 0, "horizon", horizon,
+               f"must be a multiple of segment_length={segment_length}")
+        _check(0.0 <= dropout < 1.0, "dropout", dropout, "must be in [0, 1)")
+        in_segments = lookback // segment_length
+        out_segments = horizon // segment_length
+
+        # === Layers ===
+        norm = WindowNormalization(normalization, name="window_norm")
+        embed = keras.layers.Dense(units, activation="relu", name="segment_embedding")
+        encoder = RecurrentEncoder(
+            units, num_layers=num_layers, cell_type=cell_type,
+            return_sequences=False, return_state=True, name="encoder",
+        )
+        queries = SegmentQueries(out_segments, channels, units, name="queries")
+        decoder = RecurrentEncoder(
+            units, cell_type=cell_type, return_sequences=False, name="decoder"
+        )
+        drop = keras.layers.Dropout(dropout, name="dropout")
+        head = keras.layers.Dense(segment_length, dtype=HEAD_DTYPE, name="head")
+
+        # === Functional model ===
+        inputs = keras.Input((lookback, channels), name="history")
+        x, stats = norm(inputs)
+        # [b, L, C] -> [b * C, segments, segment_length]: one sequence per channel.
+        x = ops.reshape(ops.transpose(x, (0, 2, 1)), (-1, in_segments, segment_length))
+        x = embed(x)
+        last, state = encoder(x)
+        # Parallel decoding: every output segment starts from the final state
+        # and gets its own query, so all segments are decoded in one GRU step.
+        q = queries(last)
+        state = [ops.repeat(s, out_segments, axis=0) for s in state]
+        y = decoder(q, initial_state=state)
+        y = head(drop(y))  # [b * C * m, segment_length]
+        y = ops.reshape(y, (-1, channels, horizon))
+        y = ops.transpose(y, (0, 2, 1))
+        outputs = norm(y, stats=stats, inverse=True)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.lookback = lookback
+        self.horizon = horizon
+        self.channels = channels
+        self.segment_length = segment_length
+        self.units = units
+        self.cell_type = cell_type
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.normalization = normalization
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "channels": self.channels,
+            "segment_length": self.segment_length,
+            "units": self.units,
+            "cell_type": self.cell_type,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+            "normalization": self.normalization,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LinearForecaster(keras.Model):
+    """The linear baseline as a Keras model: one dense map from the lookback
+    to the horizon, shared by all channels, on last-value-normalised windows.
+
+    Example:
+
+    >>> import numpy as np
+    >>> LinearForecaster(24, 12, 2)(np.zeros((1, 24, 2), "float32")).shape
+    (1, 12, 2)
+    """
+
+    def __init__(self, lookback, horizon, channels, normalization="last", **kwargs):
+        # === Layers ===
+        norm = WindowNormalization(normalization, name="window_norm")
+        dense = keras.layers.Dense(horizon, dtype=HEAD_DTYPE, name="linear")
+        # === Functional model ===
+        inputs = keras.Input((lookback, channels), name="history")
+        x, stats = norm(inputs)
+        y = ops.transpose(dense(ops.transpose(x, (0, 2, 1))), (0, 2, 1))
+        outputs = norm(y, stats=stats, inverse=True)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        # === Config ===
+        self.lookback = lookback
+        self.horizon = horizon
+        self.channels = channels
+        self.normalization = normalization
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "channels": self.channels,
+            "normalization": self.normalization,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+MODELS = {"segrnn": SegRNN, "linear": LinearForecaster}

@@ -1,0 +1,456 @@
+"""`Forecaster`: the user-facing forecasting pipeline.
+
+Example:
+
+>>> from forecasting import Forecaster, data
+>>> split = data.load_dataset("etth1", lookback=96)          # doctest: +SKIP
+>>> f = Forecaster(horizon=96).fit(split.train, split.val)   # doctest: +SKIP
+>>> f.evaluate(split.test)                                   # doctest: +SKIP
+{'mse': ..., 'mae': ..., 'mase': ...}
+>>> f.predict(split.test[-96:]).shape                        # doctest: +SKIP
+(96, 7)
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from forecasting import baselines, data
+from forecasting.config import ForecastingConfig
+from forecasting.metrics import forecast_metrics, seasonal_scale
+from forecasting.models import MODELS
+from pipelines import distribute, export as export_lib, precision, training
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+STATE_FILE = "forecaster.json"
+
+
+class Forecaster:
+    """Recurrent multi-horizon forecaster with scaling, baselines and export.
+
+    Series are arrays `[time, channels]` in original units. The scaler is
+    fitted on the training series only; the model works in standardised
+    units; `predict` and the exported SavedModel take and return original
+    units. Metrics are reported in standardised units, as published results
+    on ETTh1 are.
+
+    Args:
+        config: a `ForecastingConfig`; keyword arguments override fields of
+            its `model` section (e.g. `Forecaster(horizon=192)`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> t = np.arange(600, dtype="float32")
+    >>> series = np.stack([np.sin(t / 4), np.cos(t / 4)], axis=1)
+    >>> f = Forecaster(lookback=24, horizon=12, segment_length=12, units=16,
+    ...                epochs=2, verbose=0).fit(series[:400], series[400:])
+    >>> f.predict(series[-24:]).shape
+    (12, 2)
+    """
+
+    def __init__(self, config=None, **overrides):
+        config = config or ForecastingConfig()
+        model_fields = {f.name for f in dataclasses.fields(config.model)}
+        train_fields = {f.name for f in dataclasses.fields(config.train)}
+        model_kw = {k: v for k, v in overrides.items() if k in model_fields}
+        train_kw = {k: v for k, v in overrides.items() if k in train_fields}
+        unknown = set(overrides) - model_fields - train_fields
+        if unknown:
+            raise TypeError(
+                f"Unknown Forecaster argument(s) {sorted(unknown)}; model fields: "
+                f"{sorted(model_fields)}; train fields: {sorted(train_fields)}."
+            )
+        overrides_list = [f"model.{k}={json.dumps(v)}" for k, v in model_kw.items()]
+        overrides_list += [f"train.{k}={json.dumps(v)}" for k, v in train_kw.items()]
+        self.config = type(config).from_dict(config.to_dict(), overrides_list)
+        self.model = None
+        self.mean = None
+        self.scale = None
+        self.mase_scale = None
+        self.columns = None
+        self.history = []
+
+    # ------------------------------------------------------------------ props
+    @property
+    def lookback(self):
+        return self.config.model.lookback
+
+    @property
+    def horizon(self):
+        return self.config.model.horizon
+
+    @property
+    def channels(self):
+        return None if self.mean is None else len(self.mean)
+
+    # ---------------------------------------------------------------- scaling
+    def _check_series(self, values, what):
+        values = np.asarray(values, dtype="float32")
+        if values.ndim != 2:
+            raise ValueError(
+                f"The {what} must be a 2-D array [time, channels]; got shape "
+                f"{values.shape}."
+            )
+        if self.channels is not None and values.shape[1] != self.channels:
+            raise ValueError(
+                f"The {what} has {values.shape[1]} channels; this forecaster was "
+                f"fitted on {self.channels} ({self.columns})."
+            )
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ValueError(
+                f"The {what} contains NaN or infinite values (first at row {row}, "
+                f"channel {col}); fill or drop them first."
+            )
+        return values
+
+    def _scaled(self, values):
+        return (values - self.mean) / self.scale
+
+    def _unscaled(self, values):
+        return values * self.scale + self.mean
+
+    def _build_model(self, channels):
+        m = self.config.model
+        if m.kind == "segrnn":
+            return MODELS["segrnn"](
+                lookback=m.lookback, horizon=m.horizon, channels=channels,
+                segment_length=m.segment_length, units=m.units,
+                cell_type=m.cell_type, num_layers=m.num_layers,
+                dropout=m.dropout, normalization=m.normalization,
+            )
+        return MODELS["linear"](m.lookback, m.horizon, channels, m.normalization)
+
+    def _loss(self):
+        return {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber(delta=1.0)}[
+            self.config.model.loss
+        ]
+
+    # -------------------------------------------------------------------- fit
+    def fit(self, train, val=None, run_dir=None, columns=None):
+        """Fits scaler and model; returns self.
+
+        Args:
+            train: training series `[time, channels]`, original units.
+            val: validation series; its first `lookback` rows are context (as
+                in `data.Split`). None holds out the last 10% of `train`.
+            run_dir: run directory for checkpoints, history and resume
+                (a temporary one if None).
+            columns: channel names, for plots and metadata.
+        """
+        cfg = self.config
+        train = self._check_series(train, "training series")
+        if val is None:
+            cut = int(len(train) * 0.9)
+            val = train[cut - self.lookback:]
+            train = train[:cut]
+        val = self._check_series(val, "validation series")
+        data.check_enough_rows(train, self.lookback, self.horizon, "training series")
+        data.check_enough_rows(val, self.lookback, self.horizon, "validation series")
+        self.columns = list(columns) if columns else [f"c{i}" for i in range(train.shape[1])]
+        self.mean = train.mean(axis=0).astype("float32")
+        std = train.std(axis=0).astype("float32")
+        self.scale = np.where(std > 0, std, 1.0).astype("float32")
+        scaled_train, scaled_val = self._scaled(train), self._scaled(val)
+        self.mase_scale = seasonal_scale(scaled_train, cfg.data.seasonality)
+
+        training.seed_everything(cfg.train.seed)
+        strategy = distribute.get_strategy(cfg.train.strategy)
+        train_ds = data.window_dataset(
+            scaled_train, self.lookback, self.horizon, cfg.train.batch_size,
+            shuffle=True, seed=cfg.train.seed,
+        )
+        val_ds = data.window_dataset(
+            scaled_val, self.lookback, self.horizon, cfg.train.batch_size
+        )
+        if cfg.train.strategy != "default":
+            train_ds = distribute.shard_options(train_ds)
+            val_ds = distribute.shard_options(val_ds)
+        with strategy.scope(), precision.policy_scope(cfg.train.precision):
+            self.model = self._build_model(train.shape[1])
+            self.model.compile(
+                optimizer=training.make_optimizer(cfg.train),
+                loss=self._loss(),
+                metrics=["mse", "mae"],
+            )
+        # BackupAndRestore needs a built model and optimizer before fit.
+        self.model.optimizer.build(self.model.trainable_variables)
+        temp = None
+        if run_dir is None:
+            temp = tempfile.mkdtemp(prefix="forecaster-")
+            run_dir = temp
+        run = training.RunDir(run_dir)
+        run.prepare(cfg.to_dict())
+        try:
+            self.history = training.fit(self.model, train_ds, val_ds, cfg.train, run)
+        finally:
+            if temp:
+                shutil.rmtree(temp, ignore_errors=True)
+        return self
+
+    def _require_fitted(self):
+        if self.model is None:
+            raise RuntimeError("This Forecaster is not fitted yet: call fit() or load().")
+
+    # ---------------------------------------------------------------- predict
+    def _predict_scaled(self, x, batch_size=512):
+        return self.model.predict(x, batch_size=batch_size, verbose=0)
+
+    def predict(self, history):
+        """Forecasts the next `horizon` steps, in original units.
+
+        Args:
+            history: `[time, channels]` (the last `lookback` rows are used) or
+                a batch `[batch, lookback, channels]`.
+
+        Returns:
+            `[horizon, channels]` or `[batch, horizon, channels]`.
+        """
+        self._require_fitted()
+        history = np.asarray(history, dtype="float32")
+        single = history.ndim == 2
+        if single:
+            if len(history) < self.lookback:
+                raise ValueError(
+                    f"The history has {len(history)} rows; the model needs the "
+                    f"last {self.lookback} (its lookback)."
+                )
+            batch = history[None, -self.lookback:]
+        elif history.ndim == 3:
+            if history.shape[1] != self.lookback:
+                raise ValueError(
+                    f"Each history window must have {self.lookback} rows (the "
+                    f"lookback); got {history.shape[1]}."
+                )
+            batch = history
+        else:
+            raise ValueError(
+                "The history must be [time, channels] or [batch, lookback, "
+                f"channels]; got shape {history.shape}."
+            )
+        self._check_series(batch.reshape(-1, batch.shape[-1]), "history")
+        out = self._unscaled(self._predict_scaled(self._scaled(batch)))
+        return out[0] if single else out
+
+    # --------------------------------------------------------------- evaluate
+    def windows(self, series):
+        """Every (stride 1) window of `series`, standardised: `(x, y)`."""
+        series = self._check_series(series, "evaluation series")
+        return data.window_arrays(self._scaled(series), self.lookback, self.horizon)
+
+    def evaluate(self, series, baselines_too=False):
+        """MSE and MAE (standardised units, as published) and MASE over every
+        window of `series`, whose first `lookback` rows are context.
+
+        With `baselines_too`, also returns the baselines' metrics on the same
+        windows under keys such as `"last_value/mse"` (the linear baseline needs
+        the training windows, so it is computed by `evaluate_baselines`).
+        """
+        self._require_fitted()
+        x, y = self.windows(series)
+        pred = self._predict_scaled(x)
+        result = forecast_metrics(y, pred, self.mase_scale)
+        if baselines_too:
+            for name, fc in (
+                ("last_value", baselines.last_value(x, self.horizon)),
+                ("seasonal_naive", baselines.seasonal_naive(
+                    x, self.horizon, self.config.data.seasonality)),
+            ):
+                for k, v in forecast_metrics(y, fc, self.mase_scale).items():
+                    result[f"{name}/{k}"] = v
+        return result
+
+    def evaluate_baselines(self, train, series):
+        """Baselines (last value, seasonal naive, linear on lags) on exactly
+        the windows `evaluate(series)` uses; the linear map is fitted on the
+        training windows."""
+        self._require_fitted()
+        x, y = self.windows(series)
+        xt, yt = self.windows(train)
+        forecasts = {
+            "last_value": baselines.last_value(x, self.horizon),
+            "seasonal_naive": baselines.seasonal_naive(
+                x, self.horizon, self.config.data.seasonality),
+            "linear": baselines.LinearLags().fit(xt, yt).predict(x),
+        }
+        return {
+            name: forecast_metrics(y, fc, self.mase_scale)
+            for name, fc in forecasts.items()
+        }
+
+    def backtest(self, series, start=None, stride=None):
+        """Rolling-origin evaluation with the fitted model.
+
+        Forecasts from every origin `t = start, start + stride, ...` using the
+        `lookback` rows before it, and scores against the next `horizon` rows.
+
+        Returns:
+            A DataFrame with one row per origin: `origin, mse, mae`
+            (standardised units).
+        """
+        self._require_fitted()
+        series = self._check_series(series, "backtest series")
+        start = self.lookback if start is None else start
+        stride = self.horizon if stride is None else stride
+        if start < self.lookback:
+            raise ValueError(f"start={start} leaves fewer than lookback={self.lookback} rows of history.")
+        origins = list(range(start, len(series) - self.horizon + 1, stride))
+        if not origins:
+            raise ValueError(
+                f"No origin fits: the series has {len(series)} rows, start={start}, "
+                f"horizon={self.horizon}."
+            )
+        scaled = self._scaled(series)
+        x = np.stack([scaled[t - self.lookback:t] for t in origins])
+        y = np.stack([scaled[t:t + self.horizon] for t in origins])
+        pred = self._predict_scaled(x)
+        err = pred - y
+        return pd.DataFrame({
+            "origin": origins,
+            "mse": np.mean(err**2, axis=(1, 2)),
+            "mae": np.mean(np.abs(err), axis=(1, 2)),
+        })
+
+    # ------------------------------------------------------------------- plot
+    def plot(self, history, truth=None, channel=0, ax=None):
+        """Draws history, truth (if given) and forecast of one channel.
+
+        Returns the matplotlib Figure.
+        """
+        import matplotlib
+
+        matplotlib.use("Agg", force=False) if not os.environ.get("DISPLAY") else None
+        import matplotlib.pyplot as plt
+
+        history = np.asarray(history, dtype="float32")
+        forecast = self.predict(history)
+        ch = self.columns.index(channel) if isinstance(channel, str) else int(channel)
+        name = self.columns[ch]
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(10, 3.5))
+        else:
+            fig = ax.figure
+        past = history[-self.lookback:, ch]
+        t_past = np.arange(-len(past), 0)
+        t_future = np.arange(self.horizon)
+        ax.plot(t_past, past, color="0.3", label="history")
+        if truth is not None:
+            truth = np.asarray(truth, dtype="float32")[: self.horizon, ch]
+            ax.plot(t_future[: len(truth)], truth, color="tab:green", label="truth")
+        ax.plot(t_future, forecast[:, ch], color="tab:orange", label="forecast")
+        ax.axvline(0, color="0.7", linestyle="--", linewidth=1)
+        ax.set_title(f"{name}: {self.horizon}-step forecast")
+        ax.set_xlabel("step")
+        ax.legend(loc="upper left")
+        return fig
+
+    # ------------------------------------------------------------- save/load
+    def _state(self):
+        return {
+            "config": self.config.to_dict(),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "mase_scale": np.asarray(self.mase_scale).tolist(),
+            "columns": self.columns,
+        }
+
+    def save(self, path):
+        """Saves model and state to the directory `path` (atomically)."""
+        self._require_fitted()
+        path = os.path.abspath(os.fspath(path))
+        parent = os.path.dirname(path)
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp-")
+        try:
+            self.model.save(os.path.join(tmp, MODEL_FILE))
+            with open(os.path.join(tmp, STATE_FILE), "w") as f:
+                json.dump(self._state(), f, indent=2)
+            if os.path.exists(path):
+                shutil.rmtree(path)
+            os.rename(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Loads a Forecaster saved with `save`."""
+        path = os.fspath(path)
+        state_path = os.path.join(path, STATE_FILE)
+        if not os.path.exists(state_path):
+            raise FileNotFoundError(f"No saved Forecaster at {path} (missing {STATE_FILE}).")
+        with open(state_path) as f:
+            state = json.load(f)
+        self = cls(ForecastingConfig.from_dict(state["config"]))
+        with precision.policy_scope(self.config.train.precision):
+            self.model = keras.models.load_model(os.path.join(path, MODEL_FILE))
+        self.mean = np.asarray(state["mean"], dtype="float32")
+        self.scale = np.asarray(state["scale"], dtype="float32")
+        self.mase_scale = np.asarray(state["mase_scale"])
+        self.columns = state["columns"]
+        return self
+
+    # ----------------------------------------------------------------- export
+    def serving_fn(self):
+        """The graph-only serving function: original units in and out."""
+        self._require_fitted()
+        mean = tf.constant(self.mean)
+        scale = tf.constant(self.scale)
+        model = self.model
+
+        def serve(history):
+            history = tf.debugging.assert_all_finite(
+                history, "history contains NaN or infinite values"
+            )
+            forecast = model((history - mean) / scale, training=False)
+            return {"forecast": tf.cast(forecast, tf.float32) * scale + mean}
+
+        return serve
+
+    def export(self, path, sample=None):
+        """Writes a SavedModel whose endpoint `serve` maps `history` float32
+        `[batch, lookback, channels]` (original units) to `forecast` float32
+        `[batch, horizon, channels]` (original units). Verified in a fresh
+        process on `sample` (windows of original-unit history) if given."""
+        self._require_fitted()
+        signature = [
+            tf.TensorSpec([None, self.lookback, self.channels], tf.float32, name="history")
+        ]
+        expected = None
+        if sample is not None:
+            sample = np.asarray(sample, dtype="float32")
+            expected = {"forecast": self.predict(sample)}
+            sample = {"history": sample}
+        metadata = {
+            "pipeline": "forecasting",
+            "config": self.config.to_dict(),
+            "inputs": {"history": {"dtype": "float32",
+                                   "shape": [None, self.lookback, self.channels],
+                                   "units": "original units of each column"}},
+            "outputs": {"forecast": {"dtype": "float32",
+                                     "shape": [None, self.horizon, self.channels],
+                                     "units": "original units of each column"}},
+            "columns": self.columns,
+            "scaler": {"mean": self.mean.tolist(), "scale": self.scale.tolist()},
+        }
+        return export_lib.export_saved_model(
+            path,
+            endpoints={"serve": (self.serving_fn(), signature)},
+            track=[self.model],
+            metadata=metadata,
+            sample=sample,
+            expected=expected,
+        )

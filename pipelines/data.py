@@ -1,0 +1,126 @@
+"""Data plumbing: one data directory, searched before any download.
+
+The data directory is, in order: the `data_dir` argument (the CLI's
+`--data-dir`), the `PIPELINES_DATA_DIR` environment variable, or
+`~/.keras/pipelines_data`. A dataset is looked up there by its relative path
+(for example `ett/ETTh1.csv`); only if it is missing is it downloaded from its
+public address into the cache, and its SHA-256 checked.
+
+Example:
+
+>>> import os, tempfile
+>>> d = tempfile.mkdtemp()
+>>> open(os.path.join(d, "x.csv"), "w").close()
+>>> os.path.basename(locate(Dataset("x.csv", url=None), data_dir=d))
+'x.csv'
+"""
+
+import dataclasses
+import hashlib
+import logging
+import os
+from typing import Optional
+
+import keras
+import tensorflow as tf
+
+ENV_VAR = "PIPELINES_DATA_DIR"
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Where a dataset file lives, locally and online.
+
+    Args:
+        path: path relative to the data directory (e.g. "ett/ETTh1.csv").
+        url: public download address, or None if it cannot be downloaded.
+        sha256: checksum of the downloaded file (None skips the check).
+    """
+
+    path: str
+    url: Optional[str]
+    sha256: Optional[str] = None
+
+
+def data_dir(explicit=None):
+    """Returns the data directory in force (it may not exist)."""
+    if explicit:
+        return os.path.abspath(os.path.expanduser(os.fspath(explicit)))
+    if os.environ.get(ENV_VAR):
+        return os.path.abspath(os.path.expanduser(os.environ[ENV_VAR]))
+    return os.path.join(os.path.expanduser("~"), ".keras", "pipelines_data")
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def locate(dataset, data_dir=None, download=True):
+    """Returns a local path for `dataset`, downloading it if needed.
+
+    Raises:
+        FileNotFoundError: naming the directory searched and the address, when
+            the file is not local and cannot (or may not) be downloaded.
+    """
+    root = globals()["data_dir"](data_dir)
+    local = os.path.join(root, dataset.path)
+    if os.path.exists(local):
+        return local
+    if not download or not dataset.url:
+        raise FileNotFoundError(
+            f"Dataset file {dataset.path!r} not found in the data directory "
+            f"{root} (set --data-dir or {ENV_VAR})"
+            + (f"; it can be downloaded from {dataset.url}" if dataset.url else "")
+            + "."
+        )
+    log.info("Downloading %s from %s", dataset.path, dataset.url)
+    os.makedirs(os.path.dirname(local) or root, exist_ok=True)
+    path = keras.utils.get_file(
+        fname=os.path.basename(dataset.path),
+        origin=dataset.url,
+        file_hash=dataset.sha256,
+        hash_algorithm="sha256",
+        cache_dir=root,
+        cache_subdir=os.path.dirname(dataset.path) or ".",
+    )
+    return path
+
+
+def padded_batches(dataset, batch_size, length_fn, boundaries, padded_shapes=None,
+                   padding_values=None, drop_remainder=False):
+    """Groups examples of similar length into padded batches (bucketing).
+
+    Args:
+        dataset: a `tf.data.Dataset` of examples.
+        batch_size: examples per batch in every bucket.
+        length_fn: maps an example to its int32 length.
+        boundaries: increasing bucket upper bounds (lengths).
+    """
+    return dataset.bucket_by_sequence_length(
+        element_length_func=length_fn,
+        bucket_boundaries=list(boundaries),
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        padded_shapes=padded_shapes,
+        padding_values=padding_values,
+        drop_remainder=drop_remainder,
+    )
+
+
+def read_tfrecord_shards(pattern, parse_fn, cycle_length=4, shuffle_files=True,
+                         seed=None):
+    """Reads TFRecord shards matching `pattern`, interleaved, for corpora too
+    big for memory; the same input pipeline shards by file across workers."""
+    files = tf.data.Dataset.list_files(pattern, shuffle=shuffle_files, seed=seed)
+    ds = files.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=cycle_length,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=not shuffle_files,
+    )
+    return ds.map(parse_fn, num_parallel_calls=tf.data.AUTOTUNE)

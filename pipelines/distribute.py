@@ -1,0 +1,76 @@
+"""One place that turns a strategy name into a `tf.distribute` strategy.
+
+`default` (one device), `mirrored` (all local GPUs, or the given devices),
+`multi_worker` (MultiWorkerMirroredStrategy, configured by `TF_CONFIG`), and
+`tpu`. Build and compile models inside `strategy.scope()`; Keras splits each
+global batch across replicas and shards `tf.data` input between workers.
+
+Example:
+
+>>> strategy = get_strategy("default")
+>>> strategy.num_replicas_in_sync
+1
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def get_strategy(name="default", devices=None, tpu_address=None):
+    """Returns the `tf.distribute.Strategy` named by `name`.
+
+    Args:
+        name: one of `STRATEGIES`.
+        devices: for `mirrored`, the device names to mirror over (defaults to
+            all local GPUs, or the CPU when there are none).
+        tpu_address: for `tpu`, the TPU name or address ("" = local).
+    """
+    if name not in STRATEGIES:
+        raise ValueError(
+            f"Unknown distribution strategy {name!r}; expected one of "
+            f"{list(STRATEGIES)}."
+        )
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "Strategy 'multi_worker' needs the TF_CONFIG environment "
+                "variable describing the cluster and this worker's task."
+            )
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except json.JSONDecodeError as e:
+            raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from None
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+        tpu=tpu_address or ""
+    )
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def is_chief():
+    """True on the worker that should write checkpoints, logs and exports."""
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    task = config.get("task", {})
+    kind, index = task.get("type", "chief"), task.get("index", 0)
+    has_chief = "chief" in config.get("cluster", {})
+    return kind == "chief" or (not has_chief and kind == "worker" and index == 0)
+
+
+def shard_options(dataset):
+    """Makes `dataset` shard by data across workers (the safe choice for
+    in-memory and generated data, where file sharding does not apply)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return dataset.with_options(options)

@@ -1,0 +1,19 @@
+"""The domains the umbrella CLI knows, by module name only.
+
+`pipelines` never imports a domain at import time; the CLI imports the task
+module named here when a command asks for that domain.
+"""
+
+import importlib
+
+DOMAINS = {
+    "forecasting": "forecasting.task",
+}
+
+
+def get_task(domain):
+    if domain not in DOMAINS:
+        raise ValueError(
+            f"Unknown domain {domain!r}; available: {sorted(DOMAINS)}."
+        )
+    return importlib.import_module(DOMAINS[domain])
