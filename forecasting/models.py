@@ -168,7 +168,8 @@ class SegRNN(keras.Model):
         out_segments = horizon // segment_length
 
         # === Layers ===
-        norm = WindowNormalization(normalization, name="window_norm")
+        # float32: the statistics and the restored forecast stay full precision.
+        norm = WindowNormalization(normalization, dtype=HEAD_DTYPE, name="window_norm")
         embed = keras.layers.Dense(units, activation="relu", name="segment_embedding")
         encoder = RecurrentEncoder(
             units, num_layers=num_layers, cell_type=cell_type,
@@ -244,7 +245,8 @@ class LinearForecaster(keras.Model):
 
     def __init__(self, lookback, horizon, channels, normalization="last", **kwargs):
         # === Layers ===
-        norm = WindowNormalization(normalization, name="window_norm")
+        # float32: the statistics and the restored forecast stay full precision.
+        norm = WindowNormalization(normalization, dtype=HEAD_DTYPE, name="window_norm")
         dense = keras.layers.Dense(horizon, dtype=HEAD_DTYPE, name="linear")
         # === Functional model ===
         inputs = keras.Input((lookback, channels), name="history")

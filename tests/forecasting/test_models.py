@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from forecasting.models import LinearForecaster, SegRNN, WindowNormalization
+from tests import harness
+
+RNG = np.random.default_rng(0)
+
+
+def _segrnn(**kw):
+    args = dict(lookback=24, horizon=12, channels=3, segment_length=6, units=8, dropout=0.1)
+    args.update(kw)
+    return SegRNN(**args)
+
+
+def test_shapes_and_roundtrips(tmp_path):
+    model = _segrnn()
+    x = RNG.normal(size=(4, 24, 3)).astype("float32")
+    assert model(x).shape == (4, 12, 3)
+    clone = harness.assert_config_roundtrip(model)
+    assert clone.segment_length == 6 and clone.channels == 3
+    harness.assert_save_reload_equal(model, x, tmp_path)
+    lin = LinearForecaster(24, 12, 3)
+    harness.assert_config_roundtrip(lin)
+    harness.assert_save_reload_equal(lin, x, tmp_path)
+
+
+def test_last_value_normalisation_makes_level_shift_equivariant():
+    model = _segrnn(cell_type="lstm", num_layers=2)
+    x = RNG.normal(size=(2, 24, 3)).astype("float32")
+    np.testing.assert_allclose(model(x + 10.0), model(x) + 10.0, atol=1e-4)
+
+
+def test_window_normalisation_inverse():
+    x = RNG.normal(size=(2, 10, 3)).astype("float32") * 3 + 5
+    for mode in ("last", "revin", "none"):
+        layer = WindowNormalization(mode)
+        z, stats = layer(x)
+        np.testing.assert_allclose(layer(z, stats=stats, inverse=True), x, atol=1e-4)
+
+
+def test_fit_step_and_mixed_precision():
+    x = RNG.normal(size=(8, 24, 3)).astype("float32")
+    y = RNG.normal(size=(8, 12, 3)).astype("float32")
+    harness.assert_fit_step(_segrnn(), x, y)
+    for policy in ("mixed_float16", "mixed_bfloat16"):
+        harness.assert_mixed_precision(_segrnn, x, y, policy)
+
+
+def test_argument_errors():
+    with pytest.raises(ValueError) as e:
+        _segrnn(lookback=25)
+    assert str(e.value) == (
+        "Argument `lookback` must be a multiple of segment_length=6; got lookback=25."
+    )
+    with pytest.raises(ValueError, match="`horizon` must be a multiple of segment_length=6; got horizon=7"):
+        _segrnn(horizon=7)
+    with pytest.raises(ValueError, match=r"`mode` must be one of \['last', 'revin', 'none'\]"):
+        WindowNormalization("zscore")

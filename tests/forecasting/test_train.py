@@ -1,0 +1,95 @@
+"""The CLI and `python -m forecasting.train`, end to end on ETTh1 (tiny)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = os.path.join(ROOT, "forecasting", "configs", "tiny.yaml")
+
+
+def _run(args, **kw):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, ):
+    data_dir = os.environ["PIPELINES_DATA_DIR"]
+    if not os.path.isdir(data_dir):
+        pytest.skip("no data directory")
+    run_dir = tmp_path_factory.mktemp("cli") / "run"
+    result = _run(["-m", "forecasting.train", "--config", TINY, "--data-dir", data_dir,
+                   "--run-dir", str(run_dir), "--set", "train.epochs=2"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir, json.loads(result.stdout[result.stdout.index("{"):]), data_dir
+
+
+def test_train_writes_the_run_directory(trained):
+    run_dir, summary, _ = trained
+    for name in ("config.yaml", "checkpoints", "logs", "history.csv", "metrics.json",
+                 "model", "export"):
+        assert os.path.exists(run_dir / name), name
+    history = pd.read_csv(run_dir / "history.csv")
+    assert history["epoch"].tolist() == [0, 1]
+    metrics = json.load(open(run_dir / "metrics.json"))
+    assert set(metrics["test"]) == {"mse", "mae", "mase"}
+    assert summary["export"] == str(run_dir / "export")
+    # Even a 2-epoch tiny model beats repeating the last value on ETTh1.
+    assert metrics["test"]["mse"] < metrics["test_baselines"]["last_value"]["mse"]
+    assert "train:\n  epochs: 2" in open(run_dir / "config.yaml").read()
+
+
+def test_export_serves_original_units(trained):
+    run_dir, _, data_dir = trained
+    frame = pd.read_csv(os.path.join(data_dir, "ett", "ETTh1.csv"))
+    history = frame.iloc[-48:, 1:].to_numpy("float32")[None]
+    loaded = tf.saved_model.load(str(run_dir / "export"))
+    forecast = loaded.serve(history=tf.constant(history))["forecast"].numpy()
+    assert forecast.shape == (1, 24, 7)
+    # Original units: the oil temperature (OT) stays near its recent level.
+    assert abs(forecast[0, :, 6].mean() - history[0, -24:, 6].mean()) < 10
+
+
+def test_umbrella_cli_evaluate_predict_export(trained, tmp_path):
+    run_dir, _, data_dir = trained
+    common = ["--config", TINY, "--data-dir", data_dir, "--run-dir", str(run_dir)]
+    result = _run(["-m", "pipelines.cli", "evaluate", "forecasting", *common])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test_baselines" in result.stdout
+
+    frame = pd.read_csv(os.path.join(data_dir, "ett", "ETTh1.csv")).iloc[-100:]
+    frame.to_csv(tmp_path / "recent.csv", index=False)
+    out = tmp_path / "forecast.csv"
+    result = _run(["-m", "pipelines.cli", "predict", "forecasting", *common,
+                   "--input", str(tmp_path / "recent.csv"), "--output", str(out)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    forecast = pd.read_csv(out)
+    assert list(forecast.columns) == ["step", "HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+    assert len(forecast) == 24 and np.isfinite(forecast.to_numpy()).all()
+
+    result = _run(["-m", "pipelines.cli", "export", "forecasting", *common,
+                   "--export-dir", str(tmp_path / "exp")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.exists(tmp_path / "exp" / "saved_model.pb")
+
+
+def test_cli_config_errors_are_one_line(tmp_path):
+    result = _run(["-m", "forecasting.train", "--config", TINY, "--run-dir", str(tmp_path / "r"),
+                   "--set", "model.horizn=3"])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {TINY}: Unknown config field 'model.horizn'. Did you mean 'model.horizon'? "
+        "Known fields here: cell_type, dropout, horizon, kind, lookback, loss, normalization, "
+        "num_layers, segment_length, units."
+    )
+    result = _run(["-m", "pipelines.cli", "train", "speeech"])
+    assert result.returncode == 2
+    assert "Unknown domain 'speeech'; available: ['forecasting']." in result.stderr

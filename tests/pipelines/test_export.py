@@ -1,0 +1,78 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines import export as export_lib
+from tests import harness
+
+
+def _model():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((3,))
+    return keras.Model(inp, keras.layers.Dense(2)(inp))
+
+
+def _endpoint(model):
+    def serve(x):
+        return {"y": model(x) * 2.0}
+
+    return {"serve": (serve, [tf.TensorSpec([None, 3], tf.float32, name="x")])}
+
+
+def test_export_writes_verifies_and_reloads(tmp_path):
+    model = _model()
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    expected = {"y": np.asarray(model(x)) * 2.0}
+    target = tmp_path / "export"
+    path = export_lib.export_saved_model(
+        target, _endpoint(model), track=[model], metadata={"units": "none"},
+        sample={"x": x}, expected=expected,
+    )
+    assert path == str(target)
+    harness.assert_export_reload_equal(path, "serve", {"x": x}, expected)
+    meta = export_lib.read_metadata(path)
+    assert meta["units"] == "none" and meta["endpoints"] == ["serve"]
+    assert {"python", "tensorflow", "keras"} <= set(meta["versions"])
+    # Nothing but the export is left beside it.
+    assert os.listdir(tmp_path) == ["export"]
+
+
+def test_failed_verification_leaves_no_directory(tmp_path):
+    model = _model()
+    x = np.ones((2, 3), "float32")
+    wrong = {"y": np.asarray(model(x)) * 2.0 + 1.0}
+    with pytest.raises(export_lib.ExportError, match="output 'y': max abs difference 1"):
+        export_lib.export_saved_model(
+            tmp_path / "export", _endpoint(model), track=[model],
+            sample={"x": x}, expected=wrong,
+        )
+    assert os.listdir(tmp_path) == []
+
+
+def test_failure_midway_keeps_the_previous_export(tmp_path):
+    model = _model()
+    target = tmp_path / "export"
+    export_lib.export_saved_model(target, _endpoint(model), track=[model], metadata={"v": 1})
+
+    def broken(x):
+        raise RuntimeError("boom while tracing")
+
+    with pytest.raises(RuntimeError, match="boom while tracing"):
+        export_lib.export_saved_model(
+            target, {"serve": (broken, [tf.TensorSpec([None, 3], tf.float32)])},
+            track=[model], metadata={"v": 2},
+        )
+    assert sorted(os.listdir(tmp_path)) == ["export"]
+    assert json.load(open(target / "metadata.json"))["v"] == 1
+
+
+def test_overwrite_false(tmp_path):
+    model = _model()
+    export_lib.export_saved_model(tmp_path / "e", _endpoint(model), track=[model])
+    with pytest.raises(export_lib.ExportError, match="exists"):
+        export_lib.export_saved_model(tmp_path / "e", _endpoint(model), track=[model],
+                                      overwrite=False)
