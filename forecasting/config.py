@@ -54,7 +54,7 @@ class ModelConfig:
     lookback: int = 96
     horizon: int = 96
     segment_length: int = 48
-    units: int = 512
+    units: int = 256
     cell_type: str = "gru"
     num_layers: int = 1
     dropout: float = 0.5

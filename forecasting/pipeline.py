@@ -185,8 +185,8 @@ class Forecaster:
                 loss=self._loss(),
                 metrics=["mse", "mae"],
             )
-        # BackupAndRestore needs a built model and optimizer before fit.
-        self.model.optimizer.build(self.model.trainable_variables)
+            # BackupAndRestore needs a built model and optimizer before fit.
+            self.model.optimizer.build(self.model.trainable_variables)
         temp = None
         if run_dir is None:
             temp = tempfile.mkdtemp(prefix="forecaster-")
