@@ -48,13 +48,37 @@ def get_strategy(name="default", devices=None, tpu_address=None):
             json.loads(os.environ["TF_CONFIG"])
         except json.JSONDecodeError as e:
             raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
         tpu=tpu_address or ""
     )
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """`MultiWorkerMirroredStrategy` whose `reduce` takes what Keras 3 gives it.
+
+    With several workers, Keras 3's `fit` and `evaluate` call `reduce` with a
+    whole batch structure (`(x, y)`, to build the model), with scalar losses
+    and metrics and `axis=0`, and without `axis` (sums). The collective
+    strategy reduces one value per call along an axis it must have, so plain
+    `MultiWorkerMirroredStrategy` fails on the first step ("Attempt to convert
+    a value (PerReplica...)", then "Invalid reduction dimension 0"); see
+    keras-team/keras#20585. Here each leaf is reduced on its own, and a
+    scalar only across replicas, which is what Keras means.
+    """
+
+    def reduce(self, reduce_op, value, axis=None):
+        parent = super()
+
+        def reduce_leaf(v):
+            local = self.experimental_local_results(v)[0]
+            rank = getattr(getattr(local, "shape", None), "rank", None)
+            return parent.reduce(reduce_op, v, axis=None if rank == 0 else axis)
+
+        return tf.nest.map_structure(reduce_leaf, value)
 
 
 def is_chief():
