@@ -16,6 +16,7 @@ last finished epoch: no finished epoch is lost and none is repeated.
 """
 
 import csv
+import io
 import json
 import logging
 import math
@@ -86,6 +87,9 @@ class RunDir:
         checks that the config is the same one (but for `RESUMABLE_CHANGES`)."""
         os.makedirs(self.checkpoints, exist_ok=True)
         os.makedirs(self.logs, exist_ok=True)
+        text = yaml.safe_dump(config_dict, sort_keys=False)
+        # Compare the config as it reads back from YAML (tuples become lists).
+        config_dict = yaml.safe_load(text) or {}
         if os.path.exists(self.config):
             with open(self.config) as f:
                 old = yaml.safe_load(f) or {}
@@ -104,7 +108,7 @@ class RunDir:
                     f"different config ({details}). Resume it with the same "
                     "config, or choose another --run-dir."
                 )
-        atomic_write_text(self.config, yaml.safe_dump(config_dict, sort_keys=False))
+        atomic_write_text(self.config, text)
 
     def write_metrics(self, metrics):
         current = self.read_metrics()
@@ -119,13 +123,21 @@ class RunDir:
             return json.load(f)
 
     def read_history(self):
-        """Returns the rows of history.csv as a list of dicts of floats."""
+        """Returns the rows of history.csv as a list of dicts of floats.
+
+        A value an epoch did not log (say `val_loss` with `validation_freq=2`)
+        is left out of that epoch's dict.
+        """
         if not os.path.exists(self.history):
             return []
-        with open(self.history) as f:
+        with open(self.history, newline="") as f:
             rows = list(csv.DictReader(f))
         return [
-            {k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()}
+            {
+                k: (int(v) if k == "epoch" else float(v))
+                for k, v in r.items()
+                if k is not None and v not in (None, "")
+            }
             for r in rows
         ]
 
@@ -162,6 +174,18 @@ def _jsonable(obj):
     return obj
 
 
+def _finite(value):
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+def _resumed_epoch(model):
+    """The epoch `fit` starts at, as set by `BackupAndRestore` (0 if none)."""
+    return int(getattr(model, "_initial_epoch", None) or 0)
+
+
 class ResumableRun(keras.callbacks.BackupAndRestore):
     """BackupAndRestore plus the epoch history and a NaN guard, in one place.
 
@@ -171,6 +195,9 @@ class ResumableRun(keras.callbacks.BackupAndRestore):
     epoch replaces the stale one; a kill can never leave an epoch finished
     without its row. A NaN or infinite loss stops training before the
     poisoned weights are backed up.
+
+    It must be the first callback: the others read the epoch it resumes at
+    (and the history it trims) in their `on_train_begin`.
     """
 
     def __init__(self, run_dir):
@@ -179,10 +206,16 @@ class ResumableRun(keras.callbacks.BackupAndRestore):
         )
         self.run_dir = run_dir
         self.diverged_at = None
+        self._current_epoch = 0
 
     def on_train_begin(self, logs=None):
+        # Keras never resets `_initial_epoch`: a model object fitted before
+        # would otherwise start at the epoch of an earlier backup. Only this
+        # run's backup may set it.
+        self.model._initial_epoch = None
+        self.diverged_at = None
         super().on_train_begin(logs)
-        self.initial_epoch = int(getattr(self.model, "_initial_epoch", 0) or 0)
+        self.initial_epoch = _resumed_epoch(self.model)
         # Drop rows of epochs that will run again (killed after the row was
         # written but before the backup).
         rows = [r for r in self.run_dir.read_history() if r["epoch"] < self.initial_epoch]
@@ -198,14 +231,20 @@ class ResumableRun(keras.callbacks.BackupAndRestore):
         keys = list(rows[0].keys())
         for r in rows[1:]:
             keys += [k for k in r if k not in keys]
-        lines = [",".join(keys)]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(keys)
         for r in rows:
-            lines.append(",".join(repr(r.get(k, "")) if k != "epoch" else str(r[k]) for k in keys))
-        atomic_write_text(self.run_dir.history, "\n".join(lines) + "\n")
+            # A value an epoch did not log is an empty cell.
+            writer.writerow(
+                [str(int(r[k])) if k == "epoch" else (repr(float(r[k])) if k in r else "")
+                 for k in keys]
+            )
+        atomic_write_text(self.run_dir.history, out.getvalue())
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
+        if loss is not None and not _finite(loss):
             self.diverged_at = (self._current_epoch, batch)
             self.model.stop_training = True
             return
@@ -218,8 +257,8 @@ class ResumableRun(keras.callbacks.BackupAndRestore):
         if self.diverged_at is not None:
             return
         logs = dict(logs or {})
-        if not all(math.isfinite(float(v)) for v in logs.values()):
-            self.diverged_at = (epoch, "end")
+        if not all(_finite(v) for v in logs.values()):
+            self.diverged_at = (epoch, None)
             self.model.stop_training = True
             return
         if "learning_rate" not in logs:
@@ -236,17 +275,34 @@ class ResumableRun(keras.callbacks.BackupAndRestore):
         super().on_epoch_end(epoch, logs)
 
 
+# Metric names (or parts of them) where a higher value is better.
+_HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "iou", "r2")
+
+
 class BestCheckpoint(keras.callbacks.Callback):
     """Keeps the weights of the best epoch (lowest `monitor`), across restarts.
 
     Unlike `ModelCheckpoint`, the best value is stored beside the weights, so
     a resumed run does not overwrite a better checkpoint with a worse one.
+
+    `mode` is "min", "max" or "auto" (from the metric, as `EarlyStopping`
+    does: lowest for losses and errors, highest for accuracies). Epochs
+    without `monitor` (no validation, or `validation_freq` > 1) are ranked by
+    the training `loss` only until the first epoch that has `monitor`.
+
+    It must come after `ResumableRun`: on a resumed run it checks that the
+    last finished epoch was ranked (a kill can land between the backup and
+    this callback), using the weights the backup restored.
     """
 
-    def __init__(self, run_dir, monitor="val_loss"):
+    def __init__(self, run_dir, monitor="val_loss", mode="auto"):
         super().__init__()
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max'; got {mode!r}.")
         self.run_dir = run_dir
         self.monitor = monitor
+        self.mode = mode
+        self._lower = None
 
     def best(self):
         if not os.path.exists(self.run_dir.best_record):
@@ -254,22 +310,111 @@ class BestCheckpoint(keras.callbacks.Callback):
         with open(self.run_dir.best_record) as f:
             return json.load(f)
 
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            value = (logs or {}).get("loss")
-        if value is None or not math.isfinite(float(value)):
-            return
-        record = self.best()
-        if record is not None and float(value) >= record["value"]:
+    def _lower_is_better(self, key):
+        if key != self.monitor:
+            return True  # the `loss` fallback
+        if self._lower is None:
+            if self.mode != "auto":
+                self._lower = self.mode == "min"
+            else:
+                # Keras's own rule (metric name and direction), as EarlyStopping.
+                probe = keras.callbacks.EarlyStopping(monitor=self.monitor, min_delta=1.0)
+                probe.set_model(self.model)
+                try:
+                    probe._set_monitor_op()
+                    self._lower = probe.min_delta < 0
+                except ValueError:
+                    # The metrics are not built yet (before the first epoch
+                    # of a fresh model): go by the name, and ask again later.
+                    name = self.monitor.removeprefix("val_").lower()
+                    return not any(h in name for h in _HIGHER_IS_BETTER)
+        return self._lower
+
+    def _ranked_value(self, logs):
+        logs = logs or {}
+        if not all(_finite(v) for v in logs.values()):
+            return None, None  # a diverged epoch is never the best
+        for key in (self.monitor, "loss"):
+            if logs.get(key) is not None:
+                return key, float(logs[key])
+        return None, None
+
+    def _improves(self, key, value, record):
+        if record is None:
+            return True
+        if record.get("monitor", self.monitor) != key:
+            # A record ranked by the `loss` fallback gives way to the first
+            # epoch that has `monitor`; the reverse is never compared.
+            return key == self.monitor
+        if self._lower_is_better(key):
+            return value < record["value"]
+        return value > record["value"]
+
+    def _consider(self, epoch, logs):
+        key, value = self._ranked_value(logs)
+        if key is None or not self._improves(key, value, self.best()):
             return
         tmp = os.path.join(self.run_dir.checkpoints, ".tmp-best.weights.h5")
         self.model.save_weights(tmp, overwrite=True)
         os.replace(tmp, self.run_dir.best_weights)
         atomic_write_text(
             self.run_dir.best_record,
-            json.dumps({"epoch": epoch, "monitor": self.monitor, "value": float(value)}),
+            json.dumps({"epoch": epoch, "monitor": key, "value": value}),
         )
+
+    def on_train_begin(self, logs=None):
+        last = _resumed_epoch(self.model) - 1
+        if last < 0:
+            return
+        record = self.best()
+        if record is not None and record.get("epoch") == last:
+            return
+        rows = [r for r in self.run_dir.read_history() if r["epoch"] == last]
+        if rows:
+            # The model holds the weights of epoch `last` (from the backup).
+            self._consider(last, rows[-1])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._consider(epoch, logs)
+
+
+class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping whose patience counts the epochs of earlier runs too.
+
+    Its state is rebuilt from history.csv on a resumed run, so an interrupted
+    run stops at the same epoch as an uninterrupted one, and starting a run
+    that already stopped early trains no further.
+    """
+
+    def __init__(self, run_dir, **kwargs):
+        super().__init__(**kwargs)
+        self.run_dir = run_dir
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        initial = _resumed_epoch(self.model)
+        rows = [r for r in self.run_dir.read_history() if r["epoch"] < initial]
+        if not rows:
+            return
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        stopped = False
+        for row in rows:
+            current = row.get(self.monitor)
+            if current is None or row["epoch"] < self.start_from_epoch:
+                continue
+            self.wait += 1
+            if self._is_improvement(current, self.best):
+                self.best, self.best_epoch, stopped = current, row["epoch"], False
+                if self.baseline is None or self._is_improvement(current, self.baseline):
+                    self.wait = 0
+                continue
+            stopped = self.wait >= self.patience and row["epoch"] > 0
+        if stopped:
+            log.info("%s already stopped early after epoch %d", self.run_dir.path, initial)
+            epochs = int((self.params or {}).get("epochs", initial))
+            # `fit` reads `_initial_epoch` after on_train_begin: no epoch runs.
+            self.model._initial_epoch = max(initial, epochs)
 
 
 def make_optimizer(train_config):
@@ -294,8 +439,8 @@ def make_callbacks(run_dir, train_config, monitor="val_loss", extra=()):
         )
     if train_config.patience:
         callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor, patience=train_config.patience
+            _ResumableEarlyStopping(
+                run_dir, monitor=monitor, patience=train_config.patience
             )
         )
     if train_config.tensorboard:
@@ -310,7 +455,8 @@ def fit(model, train_data, val_data, train_config, run_dir, monitor="val_loss",
         callbacks=(), **fit_kwargs):
     """Trains a compiled `model` in `run_dir`, resuming if it was interrupted.
 
-    At the end the best epoch's weights are loaded back into `model`.
+    At the end the best epoch's weights are loaded back into `model`. Without
+    validation data a `val_*` monitor falls back to the training metric.
 
     Returns:
         The list of history rows (one dict per finished epoch, all restarts).
@@ -324,6 +470,13 @@ def fit(model, train_data, val_data, train_config, run_dir, monitor="val_loss",
         # Non-chief workers write their (identical) state somewhere private.
         run_dir = RunDir(os.path.join(run_dir.path, "workers", _task_index()))
         os.makedirs(run_dir.checkpoints, exist_ok=True)
+    if (
+        val_data is None
+        and not fit_kwargs.get("validation_split")
+        and monitor.startswith("val_")
+    ):
+        # Otherwise EarlyStopping would never stop (it only warns).
+        monitor = monitor[len("val_"):]
     cbs = make_callbacks(run_dir, train_config, monitor, callbacks)
     if isinstance(train_data, tf.data.Dataset):
         # A dataset shuffles itself; Keras would only warn about the flag.
@@ -339,11 +492,22 @@ def fit(model, train_data, val_data, train_config, run_dir, monitor="val_loss",
     guard = cbs[0]
     if guard.diverged_at is not None:
         epoch, batch = guard.diverged_at
+        # 1-based, as in the progress bar ("Epoch 3/10", "4/8").
+        where = (
+            f"in epoch {epoch + 1}, batch {batch + 1}"
+            if batch is not None
+            else f"at the end of epoch {epoch + 1}"
+        )
+        kept = (
+            f"The last finished epoch ({epoch}) is kept in {run_dir.checkpoints} "
+            f"and {run_dir.history}"
+            if epoch
+            else "No epoch finished"
+        )
         raise TrainingDivergedError(
-            f"Training diverged: the loss became NaN or infinite at epoch "
-            f"{epoch + 1}, batch {batch}. The last finished epoch is kept in "
-            f"{run_dir.checkpoints}; lower train.learning_rate or "
-            "train.clipnorm, or check the data for NaN."
+            f"Training diverged: the loss became NaN or infinite {where}. "
+            f"{kept}; lower train.learning_rate or train.clipnorm, or check "
+            "the data for NaN."
         )
     if os.path.exists(run_dir.best_weights):
         model.load_weights(run_dir.best_weights)
