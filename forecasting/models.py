@@ -137,7 +137,7 @@ class SegRNN(keras.Model):
 
     >>> import numpy as np
     >>> m = SegRNN(lookback=48, horizon=24, channels=3, segment_length=12, units=16)
-    >>> m(np.zeros((2, 48, 3), "float32")).shape
+    >>> tuple(m(np.zeros((2, 48, 3), "float32")).shape)
     (2, 24, 3)
     """
 
@@ -239,7 +239,7 @@ class LinearForecaster(keras.Model):
     Example:
 
     >>> import numpy as np
-    >>> LinearForecaster(24, 12, 2)(np.zeros((1, 24, 2), "float32")).shape
+    >>> tuple(LinearForecaster(24, 12, 2)(np.zeros((1, 24, 2), "float32")).shape)
     (1, 12, 2)
     """
 

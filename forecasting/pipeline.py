@@ -369,31 +369,17 @@ class Forecaster:
     def save(self, path):
         """Saves model and state to the directory `path` (atomically)."""
         self._require_fitted()
-        path = os.path.abspath(os.fspath(path))
-        parent = os.path.dirname(path)
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp-")
-        try:
+        with export_lib.atomic_directory(path) as tmp:
             self.model.save(os.path.join(tmp, MODEL_FILE))
             with open(os.path.join(tmp, STATE_FILE), "w") as f:
                 json.dump(self._state(), f, indent=2)
-            if os.path.exists(path):
-                shutil.rmtree(path)
-            os.rename(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return path
+        return os.path.abspath(os.fspath(path))
 
     @classmethod
     def load(cls, path):
         """Loads a Forecaster saved with `save`."""
         path = os.fspath(path)
-        state_path = os.path.join(path, STATE_FILE)
-        if not os.path.exists(state_path):
-            raise FileNotFoundError(f"No saved Forecaster at {path} (missing {STATE_FILE}).")
-        with open(state_path) as f:
-            state = json.load(f)
+        state = export_lib.read_state(path, STATE_FILE, "Forecaster")
         self = cls(ForecastingConfig.from_dict(state["config"]))
         with precision.policy_scope(self.config.train.precision):
             self.model = keras.models.load_model(os.path.join(path, MODEL_FILE))

@@ -48,7 +48,7 @@ class RecurrentEncoder(keras.layers.Layer):
 
     >>> import numpy as np
     >>> enc = RecurrentEncoder(8, num_layers=2, cell_type="gru", residual=True)
-    >>> enc(np.zeros((2, 5, 3), "float32")).shape
+    >>> tuple(enc(np.zeros((2, 5, 3), "float32")).shape)
     (2, 5, 8)
     """
 
@@ -215,7 +215,7 @@ class Attention(keras.layers.Layer):
     >>> import numpy as np
     >>> att = Attention(4, kind="additive")
     >>> ctx, w = att(np.ones((2, 3), "float32"), np.ones((2, 5, 6), "float32"))
-    >>> ctx.shape, w.shape
+    >>> tuple(ctx.shape), tuple(w.shape)
     ((2, 6), (2, 5))
     """
 
@@ -310,3 +310,29 @@ def lengths_to_mask(lengths, maxlen=None):
 def mask_to_lengths(mask):
     """Boolean `[batch, steps]` mask -> int32 `[batch]` lengths."""
     return ops.sum(ops.cast(mask, "int32"), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SequenceMask(keras.layers.Layer):
+    """`(sequences [b, t, ...], lengths [b])` -> boolean mask `[b, t]`.
+
+    Lets a functional model turn per-example lengths into the mask recurrent
+    layers and attention take, when the time dimension is only known at run
+    time.
+
+    Example:
+
+    >>> import numpy as np
+    >>> SequenceMask()(np.zeros((2, 3, 1)), np.array([1, 3])).numpy().tolist()
+    [[True, False, False], [True, True, True]]
+    """
+
+    def call(self, sequences, lengths):
+        steps = ops.shape(sequences)[1]
+        return ops.arange(steps)[None, :] < ops.cast(lengths, "int32")[:, None]
+
+    def compute_output_shape(self, sequences_shape, lengths_shape=None):
+        return tuple(sequences_shape[:2])
+
+    def compute_output_spec(self, sequences, lengths):
+        return keras.KerasTensor(tuple(sequences.shape[:2]), dtype="bool")

@@ -8,6 +8,7 @@ outputs with the in-memory pipeline's on a sample, and only then renames it
 into place. A failure at any point leaves no directory at the target.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -16,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
 
 import keras
 import numpy as np
@@ -85,15 +85,14 @@ def export_saved_model(
     export_dir = os.path.abspath(os.fspath(export_dir))
     if os.path.exists(export_dir) and not overwrite:
         raise ExportError(f"Export directory {export_dir} exists (overwrite=False).")
-    parent = os.path.dirname(export_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(export_dir)}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_directory(export_dir) as tmp:
         archive = keras.export.ExportArchive()
         for obj in track:
             archive.track(obj)
         for name, (fn, signature) in endpoints.items():
             archive.add_endpoint(name=name, fn=fn, input_signature=signature)
+        # write_out wants to create the directory itself.
+        os.rmdir(tmp)
         archive.write_out(tmp, verbose=False)
         meta = dict(metadata or {})
         meta.setdefault("endpoints", sorted(endpoints))
@@ -105,11 +104,43 @@ def export_saved_model(
             verify_in_fresh_process(
                 tmp, endpoint_to_verify, sample, expected, rtol, atol, imports
             )
-        _swap_into_place(tmp, export_dir)
+    return export_dir
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yields a fresh temporary directory beside `path`; when the block
+    succeeds it replaces `path` (renames, so readers never see half a
+    directory), and when it fails it is removed and `path` is left as it was.
+
+    Example:
+
+    >>> import tempfile
+    >>> target = os.path.join(tempfile.mkdtemp(), "out")
+    >>> with atomic_directory(target) as tmp:
+    ...     open(os.path.join(tmp, "a.txt"), "w").close()
+    >>> os.listdir(target)
+    ['a.txt']
+    """
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp-")
+    try:
+        yield tmp
+        _swap_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return export_dir
+
+
+def read_state(path, state_file, what):
+    """Reads the JSON state file of a saved pipeline, or names what is missing."""
+    state_path = os.path.join(os.fspath(path), state_file)
+    if not os.path.exists(state_path):
+        raise FileNotFoundError(f"No saved {what} at {os.fspath(path)} (missing {state_file}).")
+    with open(state_path) as f:
+        return json.load(f)
 
 
 def _swap_into_place(tmp, target):

@@ -8,6 +8,7 @@ import importlib
 
 DOMAINS = {
     "forecasting": "forecasting.task",
+    "speech": "speech.task",
 }
 
 

@@ -1,0 +1,108 @@
+"""The speech config: `data`, `features`, `model` and `train` sections."""
+
+import dataclasses
+from typing import Optional
+
+from pipelines.config import Config, TrainConfig, check
+
+DATASETS = ("fsdd_sequences", "fsdd_digits", "ljspeech", "manifest")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Args:
+        dataset: fsdd_sequences (default task), fsdd_digits, ljspeech, or
+            manifest (TSV `path<TAB>transcript` files given below).
+        train_count, test_count: FSDD sequences to synthesise per split.
+        val_fraction: share of the training utterances held out for validation.
+        train_manifest, test_manifest: manifest files for `dataset: manifest`.
+        max_seconds: longest clip accepted (longer ones are refused, or
+            skipped and logged when loading a manifest).
+        seed: seed of the sequence synthesis and the split.
+    """
+
+    dataset: str = "fsdd_sequences"
+    train_count: int = 3000
+    test_count: int = 300
+    val_fraction: float = 0.1
+    train_manifest: Optional[str] = None
+    test_manifest: Optional[str] = None
+    max_seconds: float = 20.0
+    seed: int = 0
+
+    def validate(self):
+        check(self.dataset in DATASETS, "data.dataset", self.dataset,
+              f"must be one of {list(DATASETS)}")
+        check(self.train_count >= 1, "data.train_count", self.train_count, "must be at least 1")
+        check(self.test_count >= 1, "data.test_count", self.test_count, "must be at least 1")
+        check(0 < self.val_fraction < 1, "data.val_fraction", self.val_fraction,
+              "must be in (0, 1)")
+        check(self.dataset != "manifest" or bool(self.train_manifest),
+              "data.train_manifest", self.train_manifest,
+              "must name a manifest when data.dataset is 'manifest'")
+        check(self.max_seconds > 0, "data.max_seconds", self.max_seconds, "must be positive")
+
+
+@dataclasses.dataclass
+class FeatureConfig:
+    """Args: the log-mel front end (see `speech.features.LogMel`)."""
+
+    sample_rate: int = 8000
+    n_fft: int = 256
+    hop_length: int = 80
+    n_mels: int = 40
+    fmin: float = 20.0
+
+    def validate(self):
+        check(self.sample_rate >= 1000, "features.sample_rate", self.sample_rate,
+              "must be at least 1000")
+        check(self.n_fft >= self.hop_length >= 1, "features.n_fft", self.n_fft,
+              f"must be at least features.hop_length={self.hop_length}")
+        check(self.n_mels >= 4, "features.n_mels", self.n_mels, "must be at least 4")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Args:
+        conv_filters, units, num_layers, cell_type, dropout: the network.
+        spec_augment: apply SpecAugment masks in training.
+        freq_masks, freq_width, time_masks, time_width: SpecAugment.
+        beam_width: beam of the CTC beam search (1 = greedy) used by default.
+    """
+
+    conv_filters: int = 32
+    units: int = 128
+    num_layers: int = 2
+    cell_type: str = "gru"
+    dropout: float = 0.1
+    spec_augment: bool = True
+    freq_masks: int = 2
+    freq_width: int = 6
+    time_masks: int = 2
+    time_width: int = 10
+    beam_width: int = 8
+
+    def validate(self):
+        check(self.units >= 1, "model.units", self.units, "must be positive")
+        check(self.cell_type in ("gru", "lstm"), "model.cell_type", self.cell_type,
+              "must be 'gru' or 'lstm'")
+        check(0 <= self.dropout < 1, "model.dropout", self.dropout, "must be in [0, 1)")
+        check(self.beam_width >= 1, "model.beam_width", self.beam_width, "must be at least 1")
+
+
+def _default_train():
+    return TrainConfig(epochs=20, batch_size=32, learning_rate=2e-3, patience=4,
+                       lr_decay=0.9)
+
+
+@dataclasses.dataclass
+class SpeechConfig(Config):
+    name: str = "fsdd"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=_default_train)
+
+    def validate(self):
+        check(bool(self.name) and "/" not in self.name, "name", self.name,
+              "must be a non-empty name without '/'")

@@ -1,0 +1,146 @@
+"""The speech front end, in TensorFlow ops only.
+
+The same `LogMel` object computes features in `tf.data` during training and
+inside the exported SavedModel: power STFT (`tf.signal.stft`, periodic Hann
+window, no centring), a mel filterbank taken from `librosa.filters.mel` as a
+constant, log compression, and per-utterance mean/variance normalisation over
+the real (unpadded) frames.
+"""
+
+import dataclasses
+
+import keras
+import librosa
+import numpy as np
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class LogMel:
+    """Log-mel features of zero-padded waveform batches.
+
+    Args:
+        sample_rate: audio sample rate in Hz.
+        n_fft: FFT and window length in samples.
+        hop_length: samples between frames.
+        n_mels: mel bands.
+        fmin, fmax: band edges in Hz (`fmax=None`: Nyquist).
+        log_offset: added before the log.
+
+    Example:
+
+    >>> fe = LogMel(sample_rate=8000)
+    >>> feats, frames = fe(np.zeros((2, 8000), "float32") + 0.1, np.array([8000, 4000]))
+    >>> feats.shape, frames.numpy().tolist()
+    (TensorShape([2, 97, 40]), [97, 47])
+    """
+
+    sample_rate: int = 8000
+    n_fft: int = 256
+    hop_length: int = 80
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: float = None
+    log_offset: float = 1e-6
+
+    def __post_init__(self):
+        if self.n_fft < self.hop_length:
+            raise ValueError(
+                f"n_fft={self.n_fft} must be at least hop_length={self.hop_length}."
+            )
+
+    @property
+    def filterbank(self):
+        """`[n_fft // 2 + 1, n_mels]` float32 matrix (librosa's, Slaney-normalised)."""
+        mel = librosa.filters.mel(
+            sr=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels,
+            fmin=self.fmin, fmax=self.fmax,
+        )
+        return np.ascontiguousarray(mel.T.astype("float32"))
+
+    def frames(self, lengths):
+        """Number of full frames in waveforms of `lengths` samples."""
+        lengths = tf.cast(lengths, tf.int32)
+        return tf.maximum(0, (lengths - self.n_fft) // self.hop_length + 1)
+
+    def min_samples(self):
+        return self.n_fft
+
+    def mel_power(self, waveforms):
+        """float32 `[batch, samples]` -> mel power `[batch, frames, n_mels]`."""
+        waveforms = tf.convert_to_tensor(waveforms, tf.float32)
+        stft = tf.signal.stft(
+            waveforms, frame_length=self.n_fft, frame_step=self.hop_length,
+            fft_length=self.n_fft, window_fn=tf.signal.hann_window, pad_end=False,
+        )
+        power = tf.math.real(stft) ** 2 + tf.math.imag(stft) ** 2
+        return tf.tensordot(power, tf.constant(self.filterbank), axes=1)
+
+    def __call__(self, waveforms, lengths):
+        """Returns normalised log-mel features `[batch, frames, n_mels]`
+        (zero beyond each utterance's frames) and int32 frame counts."""
+        mel = self.mel_power(waveforms)
+        frames = self.frames(lengths)
+        mask = tf.sequence_mask(frames, tf.shape(mel)[1], dtype=tf.float32)[..., None]
+        logmel = tf.math.log(mel + self.log_offset)
+        count = tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
+        mean = tf.reduce_sum(logmel * mask, axis=1, keepdims=True) / count
+        var = tf.reduce_sum(((logmel - mean) * mask) ** 2, axis=1, keepdims=True) / count
+        feats = (logmel - mean) * tf.math.rsqrt(var + 1e-5) * mask
+        return feats, frames
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+@keras.saving.register_keras_serializable(package="speech")
+class SpecAugment(keras.layers.Layer):
+    """SpecAugment (Park et al., 2019) time and frequency masks, in training only.
+
+    Args:
+        freq_masks: number of frequency masks per utterance.
+        freq_width: maximum width of a frequency mask (bands).
+        time_masks: number of time masks per utterance.
+        time_width: maximum width of a time mask (frames).
+        seed: seed of the layer's random generator.
+    """
+
+    def __init__(self, freq_masks=2, freq_width=6, time_masks=2, time_width=10,
+                 seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.freq_masks = freq_masks
+        self.freq_width = freq_width
+        self.time_masks = time_masks
+        self.time_width = time_width
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def _masks(self, batch, size, count, width):
+        keep = tf.ones((batch, size), tf.bool)
+        positions = tf.range(size)[None, :]
+        for _ in range(count):
+            w = keras.random.randint((batch, 1), 0, width + 1, seed=self.seed_generator)
+            start = keras.random.randint((batch, 1), 0, tf.maximum(size - width, 1),
+                                         seed=self.seed_generator)
+            keep &= ~((positions >= start) & (positions < start + w))
+        return keep
+
+    def call(self, features, training=None):
+        if not training or (self.freq_masks + self.time_masks) == 0:
+            return features
+        shape = tf.shape(features)
+        batch, steps, bands = shape[0], shape[1], shape[2]
+        keep_f = self._masks(batch, bands, self.freq_masks, self.freq_width)
+        keep_t = self._masks(batch, steps, self.time_masks, self.time_width)
+        keep = tf.cast(keep_t[:, :, None] & keep_f[:, None, :], features.dtype)
+        return features * keep
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "freq_masks": self.freq_masks, "freq_width": self.freq_width,
+            "time_masks": self.time_masks, "time_width": self.time_width,
+            "seed": self.seed,
+        })
+        return config

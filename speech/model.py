@@ -1,0 +1,132 @@
+"""The CTC acoustic model: conv front end + shared recurrent encoder + float32 head."""
+
+import keras
+from keras import ops
+
+from pipelines.blocks import RecurrentEncoder, SequenceMask
+from pipelines.precision import HEAD_DTYPE
+from speech.features import SpecAugment
+
+
+def _check(condition, name, value, requirement):
+    if not condition:
+        raise ValueError(f"Argument `{name}` {requirement}; got {name}={value!r}.")
+
+
+@keras.saving.register_keras_serializable(package="speech")
+class CTCAcousticModel(keras.Model):
+    """Log-mel frames -> per-frame character logits, trained with CTC.
+
+    Two 3x3 convolutions (the first halves time and frequency, the second
+    halves frequency again) compress the spectrogram, a bidirectional
+    recurrent stack (the shared `RecurrentEncoder`, cuDNN-eligible) reads it
+    with padding masked, and a float32 dense head gives `vocab_size + 1`
+    logits per frame, the last one the CTC blank. The CTC loss uses each
+    utterance's real frame and label counts, and runs in float32 under mixed
+    precision too.
+
+    Inputs are a dict: `features` float `[batch, frames, n_mels]` and `lengths`
+    int32 `[batch]` (real frames). Targets for `fit` are a dict: `labels`
+    int32 `[batch, max_label]` and `label_lengths` int32 `[batch]`.
+
+    Args:
+        n_mels: feature bands.
+        vocab_size: characters (without the blank).
+        conv_filters: channels of both convolutions.
+        units: recurrent width per direction.
+        num_layers: recurrent layers.
+        cell_type: "gru" or "lstm".
+        dropout: dropout between recurrent layers.
+        spec_augment: dict of `SpecAugment` arguments, or None for none.
+
+    Example:
+
+    >>> import numpy as np
+    >>> m = CTCAcousticModel(n_mels=40, vocab_size=28, units=16, conv_filters=4)
+    >>> tuple(m({"features": np.zeros((2, 50, 40), "float32"),
+    ...          "lengths": np.array([50, 30], "int32")}).shape)
+    (2, 25, 29)
+    """
+
+    def __init__(self, n_mels, vocab_size, conv_filters=32, units=128, num_layers=2,
+                 cell_type="gru", dropout=0.1, spec_augment=None, **kwargs):
+        _check(isinstance(n_mels, int) and n_mels >= 4, "n_mels", n_mels,
+               "must be an integer >= 4")
+        _check(isinstance(vocab_size, int) and vocab_size >= 1, "vocab_size",
+               vocab_size, "must be a positive integer")
+
+        # === Layers ===
+        augment = SpecAugment(**(spec_augment or {"freq_masks": 0, "time_masks": 0}),
+                              name="spec_augment")
+        conv1 = keras.layers.Conv2D(conv_filters, 3, strides=(2, 2), padding="same",
+                                    activation="relu", name="conv_1")
+        conv2 = keras.layers.Conv2D(conv_filters, 3, strides=(1, 2), padding="same",
+                                    activation="relu", name="conv_2")
+        encoder = RecurrentEncoder(units, num_layers=num_layers, cell_type=cell_type,
+                                   bidirectional=True, dropout=dropout, name="encoder")
+        head = keras.layers.Dense(vocab_size + 1, dtype=HEAD_DTYPE, name="ctc_head")
+
+        # === Functional model ===
+        features = keras.Input((None, n_mels), name="features")
+        lengths = keras.Input((), dtype="int32", name="lengths")
+        x = augment(features)
+        x = conv2(conv1(ops.expand_dims(x, -1)))
+        bands = -(-(-(-n_mels // 2)) // 2)
+        x = keras.layers.Reshape((-1, bands * conv_filters), name="frames")(x)
+        out_lengths = (lengths + 1) // 2
+        mask = SequenceMask(name="frame_mask")(x, out_lengths)
+        x = encoder(x, mask=mask)
+        logits = head(x)
+        super().__init__(inputs={"features": features, "lengths": lengths},
+                         outputs=logits, **kwargs)
+
+        # === Config ===
+        self.n_mels = n_mels
+        self.vocab_size = vocab_size
+        self.conv_filters = conv_filters
+        self.units = units
+        self.num_layers = num_layers
+        self.cell_type = cell_type
+        self.dropout = dropout
+        self.spec_augment = spec_augment
+
+    @property
+    def blank_index(self):
+        return self.vocab_size
+
+    @staticmethod
+    def output_lengths(lengths):
+        """Frames after the time-halving convolution."""
+        return (ops.cast(lengths, "int32") + 1) // 2
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        loss = ops.ctc_loss(
+            ops.cast(y["labels"], "int32"),
+            ops.cast(y_pred, "float32"),
+            ops.cast(y["label_lengths"], "int32"),
+            self.output_lengths(x["lengths"]),
+            mask_index=self.blank_index,
+        )
+        total = ops.mean(loss)
+        if self.losses:
+            total = total + ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
+        return total
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "n_mels": self.n_mels,
+            "vocab_size": self.vocab_size,
+            "conv_filters": self.conv_filters,
+            "units": self.units,
+            "num_layers": self.num_layers,
+            "cell_type": self.cell_type,
+            "dropout": self.dropout,
+            "spec_augment": self.spec_augment,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

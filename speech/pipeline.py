@@ -1,0 +1,415 @@
+"""`SpeechRecognizer`: the user-facing CTC speech-recognition pipeline.
+
+Example:
+
+>>> from speech import SpeechRecognizer, data                     # doctest: +SKIP
+>>> splits = data.fsdd_sequences(train_count=3000, test_count=300)  # doctest: +SKIP
+>>> asr = SpeechRecognizer().fit(splits["train"])                  # doctest: +SKIP
+>>> asr.evaluate(splits["test"])                                   # doctest: +SKIP
+>>> asr.transcribe(["../shared/data/fsdd/recordings/3_george_0.wav"])  # doctest: +SKIP
+['three']
+"""
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pipelines import decoding, distribute, export as export_lib, precision, training
+from pipelines.metrics import error_rates
+from speech import data
+from speech.config import SpeechConfig
+from speech.features import LogMel
+from speech.model import CTCAcousticModel
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+STATE_FILE = "recognizer.json"
+
+
+class SpeechRecognizer:
+    """Waveform in, transcript out: log-mel + conv/BiGRU + CTC.
+
+    Args:
+        config: a `SpeechConfig` (defaults: FSDD digit sequences at 8 kHz).
+
+    Example:
+
+    >>> asr = SpeechRecognizer()
+    >>> asr.features.sample_rate
+    8000
+    """
+
+    def __init__(self, config=None):
+        self.config = config or SpeechConfig()
+        f = self.config.features
+        self.features = LogMel(sample_rate=f.sample_rate, n_fft=f.n_fft,
+                               hop_length=f.hop_length, n_mels=f.n_mels, fmin=f.fmin)
+        self.alphabet = data.ALPHABET
+        self.model = None
+        self.history = []
+        self._infer = {}
+
+    @property
+    def sample_rate(self):
+        return self.features.sample_rate
+
+    @property
+    def max_samples(self):
+        return int(self.config.data.max_seconds * self.sample_rate)
+
+    # ------------------------------------------------------------------ data
+    def _check_audio(self, audio, where):
+        audio = np.asarray(audio, dtype="float32")
+        if audio.ndim != 1:
+            raise ValueError(f"{where}: audio must be 1-D (mono samples); got shape {audio.shape}.")
+        if len(audio) < self.features.min_samples():
+            raise ValueError(
+                f"{where}: clip of {len(audio)} samples is shorter than one "
+                f"analysis window ({self.features.min_samples()} samples)."
+            )
+        if len(audio) > self.max_samples:
+            raise ValueError(
+                f"{where}: clip of {len(audio) / self.sample_rate:.2f} s is longer "
+                f"than data.max_seconds={self.config.data.max_seconds}."
+            )
+        if not np.isfinite(audio).all():
+            raise ValueError(f"{where}: audio contains NaN or infinite samples.")
+        return audio
+
+    def _dataset(self, utterances, training_mode):
+        cfg = self.config
+        waves = [self._check_audio(u.audio, u.source) for u in utterances]
+        labels = [data.encode(u.text) for u in utterances]
+        for u, lab in zip(utterances, labels):
+            if len(lab) == 0:
+                raise ValueError(f"{u.source}: empty transcript.")
+        wave_lengths = np.array([len(w) for w in waves], "int64")
+        label_lengths = np.array([len(lab) for lab in labels], "int64")
+        ds = tf.data.Dataset.from_tensor_slices({
+            "wave": tf.RaggedTensor.from_row_lengths(np.concatenate(waves), wave_lengths),
+            "label": tf.RaggedTensor.from_row_lengths(
+                np.concatenate(labels).astype("int32"), label_lengths),
+        })
+        if training_mode:
+            ds = ds.shuffle(len(waves), seed=cfg.train.seed, reshuffle_each_iteration=True)
+        ds = ds.map(lambda e: {"wave": e["wave"], "label": e["label"],
+                               "wave_length": tf.shape(e["wave"])[0],
+                               "label_length": tf.shape(e["label"])[0]})
+        boundaries = sorted(set(int(b) for b in np.quantile(wave_lengths, [0.2, 0.4, 0.6, 0.8])))
+        from pipelines.data import padded_batches
+
+        ds = padded_batches(ds, cfg.train.batch_size, lambda e: e["wave_length"], boundaries)
+        fe = self.features
+
+        def to_model(batch):
+            feats, frames = fe(batch["wave"], batch["wave_length"])
+            return ({"features": feats, "lengths": frames},
+                    {"labels": batch["label"], "label_lengths": batch["label_length"]})
+
+        return ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def _build_model(self):
+        m = self.config.model
+        augment = None
+        if m.spec_augment:
+            augment = {"freq_masks": m.freq_masks, "freq_width": m.freq_width,
+                       "time_masks": m.time_masks, "time_width": m.time_width,
+                       "seed": self.config.train.seed}
+        return CTCAcousticModel(
+            n_mels=self.features.n_mels, vocab_size=len(self.alphabet),
+            conv_filters=m.conv_filters, units=m.units, num_layers=m.num_layers,
+            cell_type=m.cell_type, dropout=m.dropout, spec_augment=augment,
+        )
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, train, val=None, run_dir=None):
+        """Trains on `Utterance`s; returns self.
+
+        Args:
+            train: training utterances (audio at `features.sample_rate`).
+            val: validation utterances (default: a seeded `data.val_fraction`
+                of `train`).
+            run_dir: run directory (checkpoints, history, resume); a temporary
+                one if None.
+        """
+        cfg = self.config
+        train = list(train)
+        if val is None:
+            order = np.random.default_rng(cfg.data.seed).permutation(len(train))
+            n_val = max(1, int(len(train) * cfg.data.val_fraction))
+            val = [train[i] for i in order[:n_val]]
+            train = [train[i] for i in order[n_val:]]
+        training.seed_everything(cfg.train.seed)
+        train_ds = self._dataset(train, True)
+        val_ds = self._dataset(list(val), False)
+        strategy = distribute.get_strategy(cfg.train.strategy)
+        if cfg.train.strategy != "default":
+            train_ds = distribute.shard_options(train_ds)
+            val_ds = distribute.shard_options(val_ds)
+        with strategy.scope(), precision.policy_scope(cfg.train.precision):
+            self.model = self._build_model()
+            self.model.compile(optimizer=training.make_optimizer(cfg.train))
+            self.model.optimizer.build(self.model.trainable_variables)
+        temp = None
+        if run_dir is None:
+            run_dir = temp = tempfile.mkdtemp(prefix="speech-")
+        run = training.RunDir(run_dir)
+        run.prepare(cfg.to_dict())
+        try:
+            self.history = training.fit(self.model, train_ds, val_ds, cfg.train, run)
+        finally:
+            if temp:
+                shutil.rmtree(temp, ignore_errors=True)
+        self._infer = {}
+        return self
+
+    def _require_fitted(self):
+        if self.model is None:
+            raise RuntimeError("This SpeechRecognizer is not fitted yet: call fit() or load().")
+
+    # ------------------------------------------------------------- inference
+    def _graph(self, beam_width):
+        """The graph-only path waveform -> text, shared by `transcribe` and the
+        export, so both give the same transcripts."""
+        fe, model, alphabet = self.features, self.model, self.alphabet
+        blank = len(alphabet)
+
+        def infer(waveform, lengths):
+            lengths = tf.cast(lengths, tf.int32)
+            feats, frames = fe(waveform, lengths)
+            logits = model({"features": feats, "lengths": frames}, training=False)
+            out_lengths = CTCAcousticModel.output_lengths(frames)
+            ids = decoding.ctc_decode(logits, out_lengths, blank, beam_width)
+            return decoding.ids_to_text(ids, alphabet)
+
+        return infer
+
+    def _infer_fn(self, beam_width):
+        if beam_width not in self._infer:
+            self._infer[beam_width] = tf.function(
+                self._graph(beam_width),
+                input_signature=[tf.TensorSpec([None, None], tf.float32),
+                                 tf.TensorSpec([None], tf.int32)],
+            )
+        return self._infer[beam_width]
+
+    def _load_inputs(self, inputs, sample_rate):
+        audios = []
+        for i, item in enumerate(inputs):
+            if isinstance(item, (str, os.PathLike)):
+                audio = data.load_audio(item, self.sample_rate, self.config.data.max_seconds)
+                where = os.fspath(item)
+            else:
+                where = f"input {i}"
+                if sample_rate is None:
+                    raise ValueError(
+                        f"{where}: pass sample_rate= with raw arrays (the model "
+                        f"runs at {self.sample_rate} Hz)."
+                    )
+                audio = np.asarray(item, dtype="float32")
+                if sample_rate != self.sample_rate:
+                    import librosa
+
+                    audio = librosa.resample(audio, orig_sr=sample_rate,
+                                             target_sr=self.sample_rate)
+            audios.append(self._check_audio(audio, where))
+        return audios
+
+    def transcribe(self, inputs, sample_rate=None, beam_width=None, batch_size=32):
+        """Transcribes audio files or arrays.
+
+        Args:
+            inputs: a list of paths (read and resampled by librosa) and/or 1-D
+                float arrays (a single path or array is accepted too).
+            sample_rate: the rate of the arrays (resampled if it differs).
+            beam_width: 1 for greedy, more for beam search (default: the
+                config's `model.beam_width`).
+
+        Returns:
+            A list of transcripts (normalised text).
+        """
+        self._require_fitted()
+        single = isinstance(inputs, (str, os.PathLike)) or (
+            isinstance(inputs, np.ndarray) and inputs.ndim == 1)
+        if single:
+            inputs = [inputs]
+        audios = self._load_inputs(list(inputs), sample_rate)
+        texts = self._transcribe_arrays(audios, beam_width or self.config.model.beam_width,
+                                        batch_size)
+        return texts[0] if single else texts
+
+    def _transcribe_arrays(self, audios, beam_width, batch_size=32):
+        fn = self._infer_fn(int(beam_width))
+        order = np.argsort([len(a) for a in audios])
+        out = [None] * len(audios)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            width = max(len(audios[i]) for i in idx)
+            batch = np.zeros((len(idx), width), "float32")
+            for row, i in enumerate(idx):
+                batch[row, :len(audios[i])] = audios[i]
+            lengths = np.array([len(audios[i]) for i in idx], "int32")
+            for i, text in zip(idx, fn(batch, lengths).numpy()):
+                out[i] = text.decode("utf-8")
+        return out
+
+    def evaluate(self, utterances, beam_width=None):
+        """WER and CER of greedy and beam decoding on `utterances`."""
+        self._require_fitted()
+        utterances = list(utterances)
+        audios = [self._check_audio(u.audio, u.source) for u in utterances]
+        # The same normalisation for references and hypotheses.
+        refs = [data.normalize_text(u.text) for u in utterances]
+        beam = beam_width or self.config.model.beam_width
+        result = {}
+        for name, width in (("greedy", 1), ("beam", beam)):
+            hyps = [data.normalize_text(h) for h in self._transcribe_arrays(audios, width)]
+            for k, v in error_rates(refs, hyps).items():
+                result[f"{k}_{name}"] = v
+        result["beam_width"] = beam
+        result["utterances"] = len(utterances)
+        return result
+
+    # ------------------------------------------------------------------ plot
+    def plot(self, audio, sample_rate=None, title=None):
+        """Spectrogram with the per-frame CTC output: what the model heard, when.
+
+        Returns the matplotlib Figure (log-mel features on top, the most likely
+        character per output frame below, blanks drawn as '·').
+        """
+        import matplotlib
+
+        matplotlib.use("Agg", force=False) if not os.environ.get("DISPLAY") else None
+        import matplotlib.pyplot as plt
+
+        self._require_fitted()
+        audio = self._load_inputs([audio], sample_rate or self.sample_rate)[0] if not isinstance(
+            audio, (str, os.PathLike)) else self._load_inputs([audio], None)[0]
+        feats, frames = self.features(audio[None], np.array([len(audio)]))
+        logits = self.model({"features": feats, "lengths": frames}, training=False)
+        probs = tf.nn.softmax(tf.cast(logits, tf.float32))[0].numpy()
+        best = probs.argmax(-1)
+        text = self._transcribe_arrays([audio], 1)[0]
+        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 5), sharex=False,
+                                       gridspec_kw={"height_ratios": [2, 1.2]})
+        ax1.imshow(feats[0].numpy().T, origin="lower", aspect="auto", cmap="magma")
+        ax1.set_ylabel("mel band")
+        ax1.set_title(title or f"heard: {text!r}")
+        ax2.imshow(probs.T, origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1)
+        labels = list(self.alphabet.replace(" ", "␣")) + ["·"]
+        for t, c in enumerate(best):
+            if c != len(self.alphabet):
+                ax2.text(t, c, labels[c], ha="center", va="center", color="tab:red", fontsize=8)
+        ax2.set_yticks(range(len(labels)))
+        ax2.set_yticklabels(labels, fontsize=5)
+        ax2.set_xlabel("output frame (20 ms)")
+        fig.tight_layout()
+        return fig
+
+    # ------------------------------------------------------------- save/load
+    def save(self, path):
+        """Saves model and config to the directory `path` (atomically)."""
+        self._require_fitted()
+        with export_lib.atomic_directory(path) as tmp:
+            self.model.save(os.path.join(tmp, MODEL_FILE))
+            with open(os.path.join(tmp, STATE_FILE), "w") as f:
+                json.dump({"config": self.config.to_dict(), "alphabet": self.alphabet}, f,
+                          indent=2)
+        return os.path.abspath(os.fspath(path))
+
+    @classmethod
+    def load(cls, path):
+        path = os.fspath(path)
+        state = export_lib.read_state(path, STATE_FILE, "SpeechRecognizer")
+        self = cls(SpeechConfig.from_dict(state["config"]))
+        self.alphabet = state["alphabet"]
+        with precision.policy_scope(self.config.train.precision):
+            self.model = keras.models.load_model(os.path.join(path, MODEL_FILE))
+        return self
+
+    # ---------------------------------------------------------------- export
+    def serving_fn(self, beam_width=None):
+        """`serve(waveform, lengths) -> {"text"}` with input checks in the graph."""
+        infer = self._graph(int(beam_width or self.config.model.beam_width))
+        min_samples, max_samples = self.features.min_samples(), self.max_samples
+        rate = self.sample_rate
+
+        def serve(waveform, lengths):
+            checks = [
+                tf.debugging.assert_all_finite(waveform, "waveform contains NaN or infinite samples"),
+                tf.debugging.assert_less_equal(
+                    lengths, tf.shape(waveform, out_type=tf.int32)[1],
+                    message="lengths exceed the number of samples in waveform"),
+                tf.debugging.assert_greater_equal(
+                    lengths, min_samples,
+                    message=f"a clip is shorter than one analysis window ({min_samples} samples at {rate} Hz)"),
+                tf.debugging.assert_less_equal(
+                    lengths, max_samples,
+                    message=f"a clip is longer than the maximum {max_samples} samples ({max_samples / rate:g} s at {rate} Hz)"),
+            ]
+            with tf.control_dependencies(checks):
+                return {"text": infer(tf.identity(waveform), lengths)}
+
+        def serve_at_rate(waveform, lengths, sample_rate):
+            check = tf.debugging.assert_equal(
+                sample_rate, rate,
+                message=f"this model takes audio at {rate} Hz; resample the waveform first")
+            with tf.control_dependencies([check]):
+                return serve(tf.identity(waveform), lengths)
+
+        return serve, serve_at_rate
+
+    def export(self, path, sample=None, beam_width=None):
+        """Writes a SavedModel: `serve(waveform float32 [batch, samples] zero
+        padded, lengths int32 [batch]) -> {"text": string [batch]}` at the
+        sample rate in `metadata.json`; plus `serve_at_rate(waveform, lengths,
+        sample_rate)` that refuses audio at another rate. `sample` (a list of
+        1-D arrays) is transcribed in memory and by the reloaded export in a
+        fresh process; both must agree."""
+        self._require_fitted()
+        serve, serve_at_rate = self.serving_fn(beam_width)
+        wave_spec = tf.TensorSpec([None, None], tf.float32, name="waveform")
+        len_spec = tf.TensorSpec([None], tf.int32, name="lengths")
+        expected = inputs = None
+        if sample is not None:
+            audios = [self._check_audio(a, f"sample {i}") for i, a in enumerate(sample)]
+            width = max(len(a) for a in audios)
+            batch = np.zeros((len(audios), width), "float32")
+            for i, a in enumerate(audios):
+                batch[i, :len(a)] = a
+            lengths = np.array([len(a) for a in audios], "int32")
+            inputs = {"waveform": batch, "lengths": lengths}
+            texts = self._transcribe_arrays(audios, int(beam_width or self.config.model.beam_width),
+                                            batch_size=len(audios))
+            expected = {"text": np.array(texts)}
+        metadata = {
+            "pipeline": "speech",
+            "sample_rate": self.sample_rate,
+            "config": self.config.to_dict(),
+            "alphabet": self.alphabet,
+            "inputs": {"waveform": {"dtype": "float32", "shape": [None, None],
+                                    "units": f"mono samples at {self.sample_rate} Hz, zero padded"},
+                       "lengths": {"dtype": "int32", "shape": [None], "units": "samples"}},
+            "outputs": {"text": {"dtype": "string", "shape": [None],
+                                 "units": "normalised transcript (lowercase, digits as words)"}},
+            "beam_width": int(beam_width or self.config.model.beam_width),
+        }
+        return export_lib.export_saved_model(
+            path,
+            endpoints={
+                "serve": (serve, [wave_spec, len_spec]),
+                "serve_at_rate": (serve_at_rate, [wave_spec, len_spec,
+                                                  tf.TensorSpec([], tf.int32, name="sample_rate")]),
+            },
+            track=[self.model],
+            metadata=metadata,
+            sample=inputs,
+            expected=expected,
+        )

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from speech import data
+from speech.config import SpeechConfig
+from speech.pipeline import SpeechRecognizer
+from pipelines import export as export_lib
+from pipelines.config import ConfigError
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    import os
+
+    data_dir = os.environ["PIPELINES_DATA_DIR"]
+    if not os.path.isdir(data_dir):
+        pytest.skip("no data directory")
+    splits = data.fsdd_sequences(data_dir, train_count=24, test_count=4, seed=1)
+    cfg = SpeechConfig.from_dict({}, [
+        "model.conv_filters=4", "model.units=8", "model.num_layers=1", "model.beam_width=3",
+        "train.epochs=2", "train.batch_size=8", "train.patience=0", "train.tensorboard=false",
+        "train.verbose=0",
+    ])
+    run_dir = tmp_path_factory.mktemp("speech") / "run"
+    asr = SpeechRecognizer(cfg)
+    assert asr.fit(splits["train"], run_dir=run_dir) is asr
+    return asr, splits, run_dir
+
+
+def test_fit_history_and_evaluate(fitted):
+    asr, splits, run_dir = fitted
+    assert [row["epoch"] for row in asr.history] == [0, 1]
+    assert all(np.isfinite(row["loss"]) and np.isfinite(row["val_loss"]) for row in asr.history)
+    metrics = asr.evaluate(splits["test"])
+    assert set(metrics) == {"wer_greedy", "cer_greedy", "wer_beam", "cer_beam", "beam_width",
+                            "utterances"}
+    assert metrics["utterances"] == 4 and metrics["beam_width"] == 3
+    assert all(metrics[k] >= 0 for k in ("wer_greedy", "cer_beam"))
+
+
+def test_transcribe_paths_arrays_and_resampling(fitted, data_dir):
+    asr, splits, _ = fitted
+    path = f"{data_dir}/fsdd/recordings/3_george_0.wav"
+    text = asr.transcribe(path)
+    assert isinstance(text, str)
+    audio = data.load_audio(path, 8000)
+    assert asr.transcribe([audio], sample_rate=8000) == [text]
+    # The same clip at 16 kHz is resampled to the model's 8 kHz first.
+    import librosa
+
+    up = librosa.resample(audio, orig_sr=8000, target_sr=16000)
+    assert len(asr.transcribe([up, audio], sample_rate=16000)) == 2
+
+
+def test_bad_input_errors(fitted):
+    asr, _, _ = fitted
+    with pytest.raises(ValueError) as e:
+        asr.transcribe([np.zeros(100, "float32")], sample_rate=8000)
+    assert str(e.value) == (
+        "input 0: clip of 100 samples is shorter than one analysis window (256 samples)."
+    )
+    with pytest.raises(ValueError, match=r"input 0: pass sample_rate= with raw arrays"):
+        asr.transcribe([np.ones(4000, "float32")])
+    with pytest.raises(ValueError, match=r"clip of 25.00 s is longer than data.max_seconds=20.0"):
+        asr.transcribe([np.ones(200_000, "float32")], sample_rate=8000)
+    bad = data.Utterance(np.ones(4000, "float32") * 0.1, "h€llo", "x.wav")
+    with pytest.raises(ValueError, match="characters outside the vocabulary: '€'"):
+        SpeechRecognizer(asr.config).fit([bad, bad], val=[bad])
+
+
+def test_save_load_export_agree(fitted, tmp_path):
+    asr, splits, _ = fitted
+    audios = [u.audio for u in splits["test"]]
+    before = asr.transcribe(audios, sample_rate=8000)
+    asr.save(tmp_path / "saved")
+    again = SpeechRecognizer.load(tmp_path / "saved")
+    assert again.transcribe(audios, sample_rate=8000) == before
+    # Verified in a fresh process inside export(); check it here once more.
+    path = asr.export(tmp_path / "export", sample=audios)
+    meta = export_lib.read_metadata(path)
+    assert meta["sample_rate"] == 8000 and meta["outputs"]["text"]["dtype"] == "string"
+    loaded = tf.saved_model.load(path)
+    width = max(len(a) for a in audios)
+    wave = np.stack([np.pad(a, (0, width - len(a))) for a in audios]).astype("float32")
+    lengths = np.array([len(a) for a in audios], "int32")
+    out = loaded.serve(waveform=wave, lengths=lengths)["text"].numpy()
+    assert [t.decode() for t in out] == asr.transcribe(audios, sample_rate=8000, beam_width=3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="takes audio at 8000 Hz"):
+        loaded.serve_at_rate(waveform=wave, lengths=lengths, sample_rate=tf.constant(16000))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="lengths exceed the number of samples"):
+        loaded.serve(waveform=wave, lengths=lengths + width)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="shorter than one analysis window"):
+        loaded.serve(waveform=wave, lengths=np.full_like(lengths, 10))
+
+
+def test_plot_shows_frames(fitted, data_dir):
+    asr, _, _ = fitted
+    fig = asr.plot(f"{data_dir}/fsdd/recordings/7_jackson_1.wav")
+    assert len(fig.axes) == 2 and fig.axes[0].get_title().startswith("heard: ")
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError) as e:
+        SpeechConfig.from_dict({}, ["data.dataset=timit"])
+    assert str(e.value) == (
+        "Config field 'data.dataset' must be one of ['fsdd_sequences', 'fsdd_digits', "
+        "'ljspeech', 'manifest']; got 'timit'."
+    )
