@@ -58,7 +58,11 @@ class CTCAcousticModel(keras.Model):
         # === Layers ===
         augment = SpecAugment(**(spec_augment or {"freq_masks": 0, "time_masks": 0}),
                               name="spec_augment")
-        conv1 = keras.layers.Conv2D(conv_filters, 3, strides=(2, 2), padding="same",
+        # Explicit padding + "valid": with "same", a stride-2 convolution pads
+        # the left side by 0 or 1 depending on the parity of the *padded*
+        # batch width, so an utterance's frames would depend on its batch.
+        pad1 = keras.layers.ZeroPadding2D(padding=1, name="pad_1")
+        conv1 = keras.layers.Conv2D(conv_filters, 3, strides=(2, 2), padding="valid",
                                     activation="relu", name="conv_1")
         conv2 = keras.layers.Conv2D(conv_filters, 3, strides=(1, 2), padding="same",
                                     activation="relu", name="conv_2")
@@ -70,7 +74,7 @@ class CTCAcousticModel(keras.Model):
         features = keras.Input((None, n_mels), name="features")
         lengths = keras.Input((), dtype="int32", name="lengths")
         x = augment(features)
-        x = conv2(conv1(ops.expand_dims(x, -1)))
+        x = conv2(conv1(pad1(ops.expand_dims(x, -1))))
         bands = -(-(-(-n_mels // 2)) // 2)
         x = keras.layers.Reshape((-1, bands * conv_filters), name="frames")(x)
         out_lengths = (lengths + 1) // 2

@@ -35,12 +35,14 @@ def test_shapes_roundtrip_and_save(tmp_path):
     np.testing.assert_allclose(keras.models.load_model(path)(x), model(x), atol=1e-6)
 
 
-def test_padding_frames_do_not_change_logits():
+@pytest.mark.parametrize("extra", [1, 2, 7, 12])
+def test_padding_frames_do_not_change_logits(extra):
+    """An utterance's logits do not depend on how far its batch is padded
+    (odd and even padding: a stride-2 "same" convolution would shift)."""
     model = _model()
-    x, _ = _batch(n=1)
-    # LogMel zeroes frames beyond each utterance, which is what the
-    # convolutions' "same" padding sees at the end of an unpadded utterance.
-    padded = {"features": np.concatenate([x["features"], np.zeros((1, 12, 16), "float32")], 1),
+    x, _ = _batch(n=1, frames=39)
+    # LogMel zeroes frames beyond each utterance.
+    padded = {"features": np.concatenate([x["features"], np.zeros((1, extra, 16), "float32")], 1),
               "lengths": x["lengths"]}
     a = model(x).numpy()[0]
     b = model(padded).numpy()[0, :20]
