@@ -336,3 +336,116 @@ class SequenceMask(keras.layers.Layer):
 
     def compute_output_spec(self, sequences, lengths):
         return keras.KerasTensor(tuple(sequences.shape[:2]), dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class AttentiveDecoder(keras.layers.Layer):
+    """A recurrent decoder with attention over an encoder's memory.
+
+    Luong-style: the recurrent layer reads the previous tokens, its output
+    attends over the memory (additive or multiplicative `Attention`, masked),
+    and `tanh(W [output; context])` feeds a float32 softmax head. Because the
+    attention comes after the recurrence, teacher-forced training runs the
+    whole target sequence through one (cuDNN-eligible) recurrent call; `step`
+    runs the same weights one token at a time for greedy or beam search
+    (`pipelines.decoding.beam_search`), so training and decoding cannot drift.
+
+    Args:
+        vocab_size: output vocabulary (logits per step).
+        embedding_dim: width of the token embedding.
+        units: recurrent width; initial states must have this width.
+        cell_type: `"lstm"` (state `[h, c]`) or `"gru"` (state `[h]`).
+        attention: `"additive"` or `"multiplicative"`.
+        dropout: dropout before the output head.
+
+    Example:
+
+    >>> import numpy as np
+    >>> dec = AttentiveDecoder(vocab_size=7, embedding_dim=4, units=8)
+    >>> memory = np.zeros((2, 5, 6), "float32")
+    >>> tuple(dec(np.ones((2, 3), "int32"), memory).shape)
+    (2, 3, 7)
+    >>> logits, state, weights = dec.step(np.ones(2, "int32"), dec.zero_state(2), memory)
+    >>> tuple(logits.shape), len(state), tuple(weights.shape)
+    ((2, 7), 2, (2, 5))
+    """
+
+    def __init__(self, vocab_size, embedding_dim=128, units=256, cell_type="lstm",
+                 attention="multiplicative", dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        _check(isinstance(vocab_size, int) and vocab_size > 1, "vocab_size", vocab_size,
+               "must be an integer > 1")
+        _check(cell_type in CELL_TYPES, "cell_type", cell_type,
+               f"must be one of {list(CELL_TYPES)}")
+        _check(attention in ATTENTION_KINDS, "attention", attention,
+               f"must be one of {list(ATTENTION_KINDS)}")
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.units = units
+        self.cell_type = cell_type
+        self.attention = attention
+        self.dropout = dropout
+
+        # === Layers ===
+        self.embedding = keras.layers.Embedding(
+            vocab_size, embedding_dim, dtype=self.dtype_policy, name="embedding")
+        rnn_class = keras.layers.LSTM if cell_type == "lstm" else keras.layers.GRU
+        self.rnn = rnn_class(units, return_sequences=True, return_state=True,
+                             dtype=self.dtype_policy, name=cell_type)
+        self.attention_layer = Attention(units, kind=attention, dtype=self.dtype_policy,
+                                         name="attention")
+        self.combine = keras.layers.Dense(units, activation="tanh", dtype=self.dtype_policy,
+                                          name="combine")
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy,
+                                                  name="dropout")
+        self.head = keras.layers.Dense(vocab_size, dtype="float32", name="head")
+
+    @property
+    def num_states(self):
+        return 2 if self.cell_type == "lstm" else 1
+
+    def zero_state(self, batch_size):
+        return [ops.zeros((batch_size, self.units), self.compute_dtype)
+                for _ in range(self.num_states)]
+
+    def build(self, targets_shape, memory_shape=None):
+        batch, steps = targets_shape[0], targets_shape[1]
+        self.embedding.build(targets_shape)
+        self.rnn.build((batch, steps, self.embedding_dim))
+        self.attention_layer.build((batch, steps, self.units), memory_shape)
+        self.combine.build((batch, steps, self.units + memory_shape[-1]))
+        self.head.build((batch, steps, self.units))
+        self.built = True
+
+    def _output(self, rnn_out, memory, memory_mask, training=None):
+        context, weights = self.attention_layer(rnn_out, memory, mask=memory_mask)
+        hidden = self.combine(ops.concatenate([rnn_out, ops.cast(context, rnn_out.dtype)], -1))
+        return self.head(self.dropout_layer(hidden, training=training)), weights
+
+    def call(self, targets, memory, memory_mask=None, initial_state=None, training=None,
+             return_attention=False):
+        """Teacher forcing: `targets [b, t]` (the previous tokens, BOS first)
+        -> logits `[b, t, vocab]` (and attention `[b, t, s]` if asked)."""
+        x = self.embedding(targets)
+        out = self.rnn(x, initial_state=initial_state, training=training)
+        logits, weights = self._output(out[0], memory, memory_mask, training)
+        return (logits, weights) if return_attention else logits
+
+    def step(self, tokens, state, memory, memory_mask=None):
+        """One decoding step: `tokens [n]` -> `(logits [n, vocab], state, attention [n, s])`."""
+        x = self.embedding(ops.expand_dims(tokens, 1))
+        out = self.rnn(x, initial_state=list(state))
+        logits, weights = self._output(out[0], memory, memory_mask)
+        return logits[:, 0], list(out[1:]), weights[:, 0]
+
+    def compute_output_shape(self, targets_shape, memory_shape=None):
+        return tuple(targets_shape[:2]) + (self.vocab_size,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
+            "units": self.units, "cell_type": self.cell_type,
+            "attention": self.attention, "dropout": self.dropout,
+        })
+        return config
