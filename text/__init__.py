@@ -1,0 +1,1 @@
+"""Text pipelines: translation and sentence classification."""
