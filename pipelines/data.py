@@ -16,6 +16,7 @@ Example:
 """
 
 import dataclasses
+import glob
 import hashlib
 import logging
 import os
@@ -37,11 +38,15 @@ class Dataset:
         path: path relative to the data directory (e.g. "ett/ETTh1.csv").
         url: public download address, or None if it cannot be downloaded.
         sha256: checksum of the downloaded file (None skips the check).
+        archive_member: for a dataset downloaded as an archive, where its
+            file or folder lies inside the extracted archive (a glob;
+            default: the base name of `path`).
     """
 
     path: str
     url: Optional[str]
     sha256: Optional[str] = None
+    archive_member: Optional[str] = None
 
 
 def data_dir(explicit=None):
@@ -90,6 +95,71 @@ def locate(dataset, data_dir=None, download=True):
         cache_subdir=os.path.dirname(dataset.path) or ".",
     )
     return path
+
+
+def locate_in_archive(dataset, data_dir=None):
+    """Returns the local path of a dataset shipped in an archive, downloading
+    and extracting it if needed.
+
+    The data directory (see `pipelines.data.data_dir`) is searched first, at
+    `dataset.path`. Otherwise the dataset's archive is downloaded from
+    `dataset.url` and extracted (`keras.utils.get_file(extract=True)`) under
+    `<data dir>/downloads/`, and the folder holding the data inside it is
+    returned (for LJ Speech this is the full corpus, `LJSpeech-1.1/`;
+    for Tatoeba spa-eng, `spa-eng/spa.txt`).
+
+    Args:
+        dataset: a `pipelines.data.Dataset` (a file or a folder) with an
+            archive `url`.
+        data_dir: the data directory (`None`: `PIPELINES_DATA_DIR` or the
+            default).
+
+    Raises:
+        FileNotFoundError: when the folder is not local and there is no
+            address to download it from, or the archive lacks it.
+    """
+    try:
+        return locate(dataset, data_dir=data_dir, download=False)
+    except FileNotFoundError:
+        if not dataset.url:
+            raise
+    root = globals()["data_dir"](data_dir)
+    name = dataset.path.replace("/", "_")
+    extracted = os.path.join(root, "downloads", name)
+    member = dataset.archive_member or os.path.basename(dataset.path)
+    found = _find_member(extracted, member)
+    if found is None:
+        log.info("Downloading %s from %s", dataset.path, dataset.url)
+        # get_file falls back to /tmp when cache_dir does not exist yet.
+        os.makedirs(os.path.dirname(extracted), exist_ok=True)
+        try:
+            extracted = keras.utils.get_file(
+                fname=name,
+                origin=dataset.url,
+                file_hash=dataset.sha256,
+                hash_algorithm="sha256",
+                extract=True,
+                cache_dir=root,
+                cache_subdir="downloads",
+            )
+        except Exception as e:  # noqa: BLE001 - get_file raises bare Exception
+            raise FileNotFoundError(
+                f"Dataset folder {dataset.path!r} not found in the data directory "
+                f"{root} (set --data-dir or PIPELINES_DATA_DIR), and downloading "
+                f"it from {dataset.url} failed: {e}"
+            ) from e
+        found = _find_member(extracted, member)
+    if found is None:
+        raise FileNotFoundError(
+            f"The archive downloaded from {dataset.url} (extracted to {extracted}) "
+            f"has nothing matching {member!r}."
+        )
+    return found
+
+
+def _find_member(folder, pattern):
+    matches = sorted(glob.glob(os.path.join(folder, pattern)))
+    return matches[0] if matches else None
 
 
 def padded_batches(dataset, batch_size, length_fn, boundaries, padded_shapes=None,

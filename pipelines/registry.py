@@ -9,6 +9,8 @@ import importlib
 DOMAINS = {
     "forecasting": "forecasting.task",
     "speech": "speech.task",
+    "text": "text.task",
+    "vision_caption": "vision_caption.task",
 }
 
 

@@ -35,13 +35,11 @@ import tempfile
 import unicodedata
 import warnings
 
-import keras
 import librosa
 import numpy as np
 import soundfile
 
-from pipelines.data import Dataset, locate
-from pipelines.data import data_dir as _data_dir
+from pipelines.data import Dataset, locate_in_archive
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +47,13 @@ log = logging.getLogger(__name__)
 FSDD = Dataset(
     "fsdd/recordings",
     url="https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/heads/master.zip",
+    archive_member="*/recordings",
 )
 LJSPEECH = Dataset(
     "ljspeech_subset",
     url="https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2",
+    archive_member="LJSpeech-1.1",
 )
-# Where each dataset's folder lies inside its downloaded archive (a glob).
-_ARCHIVE_MEMBERS = {
-    FSDD.path: "*/recordings",
-    LJSPEECH.path: "LJSpeech-1.1",
-}
 
 ALPHABET = " abcdefghijklmnopqrstuvwxyz'"
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven",
@@ -95,72 +90,6 @@ class Utterance:
     audio: np.ndarray
     text: str
     source: str
-
-
-# ----------------------------------------------------------------------------
-# Locating datasets
-
-
-def locate_dir(dataset, data_dir=None):
-    """Returns the local directory of a folder dataset, downloading if needed.
-
-    The data directory (see `pipelines.data.data_dir`) is searched first, at
-    `dataset.path`. Otherwise the dataset's archive is downloaded from
-    `dataset.url` and extracted (`keras.utils.get_file(extract=True)`) under
-    `<data dir>/downloads/`, and the folder holding the data inside it is
-    returned (for LJ Speech this is the full corpus, `LJSpeech-1.1/`).
-
-    Args:
-        dataset: a `pipelines.data.Dataset` whose path is a folder.
-        data_dir: the data directory (`None`: `PIPELINES_DATA_DIR` or the
-            default).
-
-    Raises:
-        FileNotFoundError: when the folder is not local and there is no
-            address to download it from, or the archive lacks it.
-    """
-    try:
-        return locate(dataset, data_dir=data_dir, download=False)
-    except FileNotFoundError:
-        if not dataset.url:
-            raise
-    root = _data_dir(data_dir)
-    name = dataset.path.replace("/", "_")
-    extracted = os.path.join(root, "downloads", name)
-    member = _ARCHIVE_MEMBERS.get(dataset.path, os.path.basename(dataset.path))
-    found = _find_member(extracted, member)
-    if found is None:
-        log.info("Downloading %s from %s", dataset.path, dataset.url)
-        # get_file falls back to /tmp when cache_dir does not exist yet.
-        os.makedirs(os.path.dirname(extracted), exist_ok=True)
-        try:
-            extracted = keras.utils.get_file(
-                fname=name,
-                origin=dataset.url,
-                file_hash=dataset.sha256,
-                hash_algorithm="sha256",
-                extract=True,
-                cache_dir=root,
-                cache_subdir="downloads",
-            )
-        except Exception as e:  # noqa: BLE001 - get_file raises bare Exception
-            raise FileNotFoundError(
-                f"Dataset folder {dataset.path!r} not found in the data directory "
-                f"{root} (set --data-dir or PIPELINES_DATA_DIR), and downloading "
-                f"it from {dataset.url} failed: {e}"
-            ) from e
-        found = _find_member(extracted, member)
-    if found is None:
-        raise FileNotFoundError(
-            f"The archive downloaded from {dataset.url} (extracted to {extracted}) "
-            f"has no folder matching {member!r}."
-        )
-    return found
-
-
-def _find_member(folder, pattern):
-    matches = sorted(p for p in glob.glob(os.path.join(folder, pattern)) if os.path.isdir(p))
-    return matches[0] if matches else None
 
 
 # ----------------------------------------------------------------------------
@@ -351,7 +280,7 @@ def fsdd_recordings(data_dir=None):
         {"train": [...], "test": [...]}, each a sorted list of
         `(path, digit, speaker, take)` tuples.
     """
-    folder = locate_dir(FSDD, data_dir)
+    folder = locate_in_archive(FSDD, data_dir)
     splits = {"train": [], "test": []}
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
@@ -666,7 +595,7 @@ def ljspeech(data_dir=None, sample_rate=16000, limit=None):
     Returns:
         A list of `Utterance`s in metadata order.
     """
-    folder = locate_dir(LJSPEECH, data_dir)
+    folder = locate_in_archive(LJSPEECH, data_dir)
     metadata = os.path.join(folder, "metadata.csv")
     utterances = []
     with open(metadata, encoding="utf-8") as f:

@@ -92,4 +92,4 @@ def test_cli_config_errors_are_one_line(tmp_path):
     )
     result = _run(["-m", "pipelines.cli", "train", "speeech"])
     assert result.returncode == 2
-    assert "Unknown domain 'speeech'; available: ['forecasting', 'speech']." in result.stderr
+    assert "Unknown domain 'speeech'; available: ['forecasting', 'speech', 'text', 'vision_caption']." in result.stderr
