@@ -152,10 +152,29 @@ class SubwordTokenizer:
     def vocab_size(self):
         return int(self.tf_tokenizer.vocab_size())
 
+    def reset(self):
+        """Drops the tensorflow-text tokenizer so the next use recreates it.
+
+        Its SentencePiece model lives in a resource owned by the op kernel,
+        and `tf.random.set_seed` (so `keras.utils.set_random_seed`) clears
+        the eager kernel cache, deleting it; eager callers recover with this.
+        """
+        self._tf = None
+
+    def _eager_retry(self, fn):
+        try:
+            return fn()
+        except tf.errors.NotFoundError:
+            if not tf.executing_eagerly():
+                raise
+            self.reset()
+            return fn()
+
     def tokenize(self, texts):
         """`string [batch]` -> ragged int32 `[batch, (tokens)]` (no BOS/EOS)."""
         texts = tf.convert_to_tensor(texts, tf.string)
-        return self.tf_tokenizer.tokenize(normalize(texts, self.lowercase))
+        return self._eager_retry(
+            lambda: self.tf_tokenizer.tokenize(normalize(texts, self.lowercase)))
 
     def detokenize(self, ids):
         """Ids (ragged, or dense padded with `PAD_ID`) -> `string [batch]`.
@@ -169,10 +188,10 @@ class SubwordTokenizer:
             before_eos = tf.cumsum(tf.cast(tf.equal(ids, EOS_ID), tf.int32), axis=1) == 0
             ids = tf.ragged.boolean_mask(ids, before_eos)
         ids = tf.ragged.boolean_mask(ids, ids > UNK_ID)
-        return self.tf_tokenizer.detokenize(ids)
+        return self._eager_retry(lambda: self.tf_tokenizer.detokenize(ids))
 
     def id_to_piece(self, ids):
-        return self.tf_tokenizer.id_to_string(ids)
+        return self._eager_retry(lambda: self.tf_tokenizer.id_to_string(ids))
 
     # ---------------------------------------------------------- persistence
     def save(self, path):

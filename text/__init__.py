@@ -1,1 +1,3 @@
-"""Text pipelines: translation and sentence classification."""
+"""Text pipelines: translation (and sentence classification)."""
+
+from text.translation import Translator  # noqa: F401

@@ -245,7 +245,17 @@ class Translator:
         out, truncated = [], 0
         max_src = self.config.tokenizer.max_source_tokens
         for start in range(0, len(sentences), batch_size):
-            texts, lengths = fn(tf.constant(sentences[start:start + batch_size], tf.string))
+            batch = tf.constant(sentences[start:start + batch_size], tf.string)
+            try:
+                texts, lengths = fn(batch)
+            except tf.errors.NotFoundError:
+                # The traced graph captured tokenizer resources that
+                # `tf.random.set_seed` deleted (see SubwordTokenizer.reset).
+                self.source_tokenizer.reset()
+                self.target_tokenizer.reset()
+                self._infer = {}
+                fn = self._infer_fn(int(beam_width or self.config.model.beam_width))
+                texts, lengths = fn(batch)
             out.extend(s.decode("utf-8") for s in texts.numpy())
             truncated += int((lengths.numpy() > max_src).sum())
         if truncated:
