@@ -14,6 +14,7 @@ The learned model is a few hundred kilobytes of bytes (`model_proto`); it is
 stored with a saved pipeline (`save`/`load`) and embedded in every export.
 """
 
+import hashlib
 import io
 import logging
 import os
@@ -144,8 +145,19 @@ class SubwordTokenizer:
         """The `tensorflow_text.SentencepieceTokenizer` (a trackable resource
         to pass to `ExportArchive.track`)."""
         if self._tf is None:
-            self._tf = tf_text.SentencepieceTokenizer(model=self.model_proto,
-                                                      out_type=tf.int32)
+            # Created eagerly even when first used inside a `tf.function`:
+            # a resource made in a function graph dies with that graph, and
+            # a later eager call (or another trace) could not reach it.
+            # The op's kernel keeps the model in TensorFlow's resource
+            # manager under its node name, and a reloaded SavedModel builds
+            # every tokenizer from a same-named node: two tokenizers (source
+            # and target) would then share one model. A name from the model's
+            # hash keeps distinct models apart.
+            name = "sentencepiece_" + hashlib.sha1(self.model_proto).hexdigest()[:16]
+            with tf.init_scope():
+                self._tf = tf_text.SentencepieceTokenizer(model=self.model_proto,
+                                                          out_type=tf.int32, name=name)
+                self._tf.vocab_size()  # creates the resource now
         return self._tf
 
     @property

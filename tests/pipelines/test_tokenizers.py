@@ -86,3 +86,29 @@ def test_survives_a_reseed(tok):
     # Reseeding clears TF's eager kernel cache, which owns the model resource.
     keras.utils.set_random_seed(1)
     assert tok.tokenize(tf.constant(["the cat"])).to_list() == before
+
+
+def test_two_tokenizers_in_one_saved_model_stay_apart(tok, tmp_path):
+    # Regression: the kernel keeps each model under its node name, so a
+    # reloaded SavedModel used to give both tokenizers the first one's model.
+    other = SubwordTokenizer.train(["uno dos tres", "cuatro cinco seis"] * 30, vocab_size=280)
+    module = tf.Module()
+    module.a, module.b = tok.tf_tokenizer, other.tf_tokenizer
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def serve(text):
+        return {"a": tok.tokenize(text).to_tensor(), "b": other.tokenize(text).to_tensor()}
+
+    # First use inside the function: the resources must still be eager ones.
+    fresh = SubwordTokenizer(other.model_proto)
+    inside = tf.function(lambda t: fresh.tokenize(t).to_tensor())(tf.constant(["uno dos"]))
+    assert _text(fresh.detokenize(inside)) == ["uno dos"]
+    assert _text(fresh.detokenize(fresh.tokenize(tf.constant(["tres"])))) == ["tres"]
+
+    module.serve = serve
+    tf.saved_model.save(module, str(tmp_path), signatures={"serve": serve})
+    loaded = tf.saved_model.load(str(tmp_path))
+    text = tf.constant(["uno dos tres", "the cat"])
+    got = loaded.serve(text)
+    assert np.array_equal(got["a"].numpy(), tok.tokenize(text).to_tensor().numpy())
+    assert np.array_equal(got["b"].numpy(), other.tokenize(text).to_tensor().numpy())
