@@ -38,8 +38,14 @@ def build_parser(domain=None):
     return parser
 
 
-def resolve(args, task):
-    config_path = args.config or task.DEFAULT_CONFIG
+def resolve(args, task, command="train"):
+    config_path = args.config
+    if config_path is None and command != "train" and args.run_dir:
+        # evaluate/export/predict on an existing run: the run's own config
+        # (the one it was trained with), not the domain's default.
+        saved = os.path.join(args.run_dir, "config.yaml")
+        config_path = saved if os.path.exists(saved) else None
+    config_path = config_path or task.DEFAULT_CONFIG
     config = task.Config.from_yaml(config_path, args.overrides)
     run_dir = args.run_dir or os.path.join("runs", task.NAME, config.name)
     if args.data_dir:
@@ -59,7 +65,7 @@ def main(argv=None, domain=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         task = registry.get_task(domain)
-        config, run_dir, data_dir = resolve(args, task)
+        config, run_dir, data_dir = resolve(args, task, command)
         if command == "train":
             result = task.train(config, run_dir, data_dir)
         elif command == "evaluate":

@@ -239,6 +239,23 @@ def check(condition, field, value, requirement):
         )
 
 
+def check_decoder(model, prefix="model"):
+    """Checks the fields every attentive-decoder config shares (translation,
+    captioning): `cell_type`, `attention`, `dropout`, `label_smoothing`,
+    `beam_width`, `length_penalty`."""
+    check(model.cell_type in ("gru", "lstm"), f"{prefix}.cell_type", model.cell_type,
+          "must be 'gru' or 'lstm'")
+    check(model.attention in ("additive", "multiplicative"), f"{prefix}.attention",
+          model.attention, "must be 'additive' or 'multiplicative'")
+    check(0 <= model.dropout < 1, f"{prefix}.dropout", model.dropout, "must be in [0, 1)")
+    check(0 <= model.label_smoothing < 1, f"{prefix}.label_smoothing", model.label_smoothing,
+          "must be in [0, 1)")
+    check(model.beam_width >= 1, f"{prefix}.beam_width", model.beam_width,
+          "must be at least 1")
+    check(model.length_penalty >= 0, f"{prefix}.length_penalty", model.length_penalty,
+          "must be >= 0")
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """The training settings every pipeline shares.

@@ -5,13 +5,37 @@ takes a training step, a saved model reloads equal, an export reloads equal,
 and mixed precision keeps variables in float32 and heads in float32.
 """
 
+import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from pipelines import precision
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN_FILES = ("config.yaml", "history.csv", "metrics.json", "model", "export", "checkpoints")
+
+
+def run_module(args, **kw):
+    """Runs `python <args>` from the project root (the CLI as a user runs it)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600, **kw)
+
+
+def assert_trained_run(result, run_dir):
+    """A `train` command succeeded, printed its summary and filled the run
+    directory; returns the summary."""
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["export"] == str(run_dir / "export")
+    for name in RUN_FILES:
+        assert os.path.exists(run_dir / name), name
+    return summary
 
 
 def assert_config_roundtrip(obj):

@@ -173,3 +173,197 @@ def split_pairs(pairs, val_fraction=0.05, test_fraction=0.05, seed=0):
         else:
             out["train"].extend(unique[i] for i in group)
     return out
+
+
+# ---------------------------------------------------------------------------
+# Labelled sentences (sentence classification)
+# ---------------------------------------------------------------------------
+
+# The UCI "Sentiment Labelled Sentences" (Kotzias et al., KDD 2015): a folder
+# with `{amazon_cells,imdb,yelp}_labelled.txt`, each `sentence<TAB>0|1`. The
+# zip holds it as "sentiment labelled sentences/"; the data directory as
+# `sentiment/` (`../shared/data/sentiment/` has the amazon and imdb files).
+SENTIMENT = Dataset(
+    "sentiment",
+    url="https://archive.ics.uci.edu/static/public/331/sentiment+labelled+sentences.zip",
+    archive_member="sentiment labelled sentences",
+)
+SENTIMENT_FILES = {
+    "amazon": "amazon_cells_labelled.txt",
+    "imdb": "imdb_labelled.txt",
+    "yelp": "yelp_labelled.txt",
+}
+# The UCI files' labels, as the names a classifier reports.
+SENTIMENT_LABELS = {"0": "negative", "1": "positive"}
+
+
+def read_labelled(path, skip_bad=False, max_examples=None, labels=None):
+    """Reads `(sentence, label)` examples from a `sentence<TAB>label` file.
+
+    Each non-blank line must have exactly two tab-separated columns: a
+    non-empty sentence and a non-empty label (both stripped of surrounding
+    whitespace). Labels are kept as strings, so any number of classes and
+    any label names work. A line that breaks these rules (or, with `labels`
+    given, has a label outside it) raises a `MalformedLineError` naming the
+    file, the line number and the problem; with `skip_bad=True` such lines are
+    skipped and counted in one logged warning. Blank lines are ignored.
+
+    Args:
+        path: the UTF-8 TSV file.
+        skip_bad: skip malformed lines (logged) instead of raising.
+        max_examples: stop after this many examples (None: all).
+        labels: the allowed labels: a collection, or a mapping from the
+            label in the file to the name returned (None: any label, as is).
+
+    Returns:
+        A list of `(sentence, label)` string pairs, in file order.
+
+    Example:
+
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "s.tsv")
+    >>> _ = open(path, "w").write("Great phone.\\t1\\nBroke in a day.\\t0\\n")
+    >>> read_labelled(path, labels={"0": "negative", "1": "positive"})
+    [('Great phone.', 'positive'), ('Broke in a day.', 'negative')]
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No labelled-sentence file at {path}.")
+    mapping = None
+    if labels is not None:
+        mapping = dict(labels) if isinstance(labels, dict) else {str(x): str(x) for x in labels}
+    examples, bad = [], []
+    with open(path, encoding="utf-8", errors="strict") as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            problem = None
+            if len(fields) != 2:
+                problem = (f"expected 2 tab-separated columns (sentence, label), "
+                           f"got {len(fields)}")
+            else:
+                sentence, label = fields[0].strip(), fields[1].strip()
+                if not sentence:
+                    problem = "empty sentence"
+                elif not label:
+                    problem = "empty label"
+                elif mapping is not None and label not in mapping:
+                    problem = f"label {label!r} is not one of {sorted(mapping)}"
+            if problem:
+                if not skip_bad:
+                    raise MalformedLineError(
+                        f"{path}, line {number}: {problem}: {line[:80]!r}. Pass "
+                        "skip_bad=True (config data.skip_bad: true) to skip such lines.")
+                bad.append(number)
+                continue
+            examples.append((sentence, mapping[label] if mapping is not None else label))
+            if max_examples and len(examples) >= max_examples:
+                break
+    if bad:
+        log.warning("%s: skipped %d malformed lines (first: line %d).", path, len(bad), bad[0])
+    if not examples:
+        raise ValueError(f"{path}: no labelled sentences found.")
+    return examples
+
+
+def sentiment(sources=("amazon", "imdb"), data_dir=None, skip_bad=False, max_examples=None):
+    """UCI Sentiment Labelled Sentences as `(sentence, "negative"|"positive")`.
+
+    Looks for `sentiment/<source file>` in the data directory; if the folder
+    is missing, downloads and extracts the UCI zip (`SENTIMENT.url`). Labels
+    other than 0 and 1 are malformed lines (see `read_labelled`).
+
+    Args:
+        sources: any of "amazon", "imdb", "yelp" (the shared offline copy has
+            the first two), read in this order.
+        skip_bad: skip (and log) malformed lines instead of failing.
+        max_examples: at most this many examples per source.
+    """
+    sources = [sources] if isinstance(sources, str) else list(sources)
+    unknown = [s for s in sources if s not in SENTIMENT_FILES]
+    if not sources or unknown:
+        raise ValueError(f"Unknown sentiment sources {unknown or sources!r}; "
+                         f"available: {sorted(SENTIMENT_FILES)}.")
+    folder = locate_in_archive(SENTIMENT, data_dir)
+    examples = []
+    for source in sources:
+        path = os.path.join(folder, SENTIMENT_FILES[source])
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"No {SENTIMENT_FILES[source]} in {folder} (source {source!r}); the full "
+                f"set can be downloaded from {SENTIMENT.url}.")
+        examples += read_labelled(path, skip_bad=skip_bad, max_examples=max_examples,
+                                  labels=SENTIMENT_LABELS)
+    return examples
+
+
+def split_labelled(examples, val_fraction=0.1, test_fraction=0.2, seed=0):
+    """Deduplicates labelled sentences and splits them, stratified by label.
+
+    Duplicate sentences (after stripping) are kept once; a sentence given
+    two different labels is dropped altogether (logged), as it cannot be
+    scored fairly. Each label's examples are put in a seeded random order and
+    its rounded shares go to test and val (every label keeps at least one
+    training example); each split is returned in file order. The same
+    examples and seed always give the same split.
+
+    Raises:
+        ValueError: with fewer than two labels (naming the one found).
+
+    Returns:
+        `{"train": [...], "val": [...], "test": [...]}` lists of
+        `(sentence, label)`.
+
+    Example:
+
+    >>> ex = [(f"s{i}", "a" if i % 2 else "b") for i in range(20)]
+    >>> s = split_labelled(ex, val_fraction=0.1, test_fraction=0.2, seed=0)
+    >>> [len(s[k]) for k in ("train", "val", "test")]
+    [14, 2, 4]
+    >>> sorted(label for _, label in s["test"])
+    ['a', 'a', 'b', 'b']
+    """
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"Argument `{name}` must be in [0, 1); got {name}={value!r}.")
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            f"val_fraction + test_fraction must be < 1; got {val_fraction + test_fraction!r}.")
+    by_sentence = {}
+    for sentence, label in examples:
+        by_sentence.setdefault(str(sentence).strip(), []).append(str(label))
+    conflicting = [s for s, labels in by_sentence.items() if len(set(labels)) > 1]
+    if conflicting:
+        log.warning("Dropped %d sentences that carry different labels (first: %r).",
+                    len(conflicting), conflicting[0][:60])
+    unique = [(s, labels[0]) for s, labels in by_sentence.items() if len(set(labels)) == 1]
+    duplicates = len(examples) - len(unique) - sum(len(by_sentence[s]) for s in conflicting)
+    if duplicates:
+        log.info("Dropped %d duplicate sentences.", duplicates)
+    classes = sorted({label for _, label in unique})
+    if len(classes) < 2:
+        raise ValueError(
+            "A classifier needs at least two labels; the data has only "
+            f"{classes[0]!r} ({len(unique)} sentences)." if classes else
+            "No labelled sentences to split.")
+    rng = np.random.default_rng(seed)
+    assign = {}
+    for label in classes:
+        members = [i for i, (_, lab) in enumerate(unique) if lab == label]
+        members = [members[j] for j in rng.permutation(len(members))]
+        n_test = int(round(len(members) * test_fraction))
+        n_val = int(round(len(members) * val_fraction))
+        # Every label keeps at least one training example.
+        while n_test + n_val > len(members) - 1:
+            if n_val:
+                n_val -= 1
+            else:
+                n_test -= 1
+        for k, i in enumerate(members):
+            assign[i] = "test" if k < n_test else "val" if k < n_test + n_val else "train"
+    out = {"train": [], "val": [], "test": []}
+    for i, example in enumerate(unique):
+        out[assign[i]].append(example)
+    return out

@@ -2,22 +2,16 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from tests import harness
+from tests.harness import run_module as run
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = harness.ROOT
 TINY = os.path.join(ROOT, "forecasting", "configs", "tiny.yaml")
-
-
-def _run(args, **kw):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +20,8 @@ def trained(tmp_path_factory, ):
     if not os.path.isdir(data_dir):
         pytest.skip("no data directory")
     run_dir = tmp_path_factory.mktemp("cli") / "run"
-    result = _run(["-m", "forecasting.train", "--config", TINY, "--data-dir", data_dir,
-                   "--run-dir", str(run_dir), "--set", "train.epochs=2"])
+    result = run(["-m", "forecasting.train", "--config", TINY, "--data-dir", data_dir,
+                  "--run-dir", str(run_dir), "--set", "train.epochs=2"])
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir, json.loads(result.stdout[result.stdout.index("{"):]), data_dir
 
@@ -61,35 +55,35 @@ def test_export_serves_original_units(trained):
 def test_umbrella_cli_evaluate_predict_export(trained, tmp_path):
     run_dir, _, data_dir = trained
     common = ["--config", TINY, "--data-dir", data_dir, "--run-dir", str(run_dir)]
-    result = _run(["-m", "pipelines.cli", "evaluate", "forecasting", *common])
+    result = run(["-m", "pipelines.cli", "evaluate", "forecasting", *common])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test_baselines" in result.stdout
 
     frame = pd.read_csv(os.path.join(data_dir, "ett", "ETTh1.csv")).iloc[-100:]
     frame.to_csv(tmp_path / "recent.csv", index=False)
     out = tmp_path / "forecast.csv"
-    result = _run(["-m", "pipelines.cli", "predict", "forecasting", *common,
-                   "--input", str(tmp_path / "recent.csv"), "--output", str(out)])
+    result = run(["-m", "pipelines.cli", "predict", "forecasting", *common,
+                  "--input", str(tmp_path / "recent.csv"), "--output", str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
     forecast = pd.read_csv(out)
     assert list(forecast.columns) == ["step", "HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
     assert len(forecast) == 24 and np.isfinite(forecast.to_numpy()).all()
 
-    result = _run(["-m", "pipelines.cli", "export", "forecasting", *common,
-                   "--export-dir", str(tmp_path / "exp")])
+    result = run(["-m", "pipelines.cli", "export", "forecasting", *common,
+                  "--export-dir", str(tmp_path / "exp")])
     assert result.returncode == 0, result.stderr[-3000:]
     assert os.path.exists(tmp_path / "exp" / "saved_model.pb")
 
 
 def test_cli_config_errors_are_one_line(tmp_path):
-    result = _run(["-m", "forecasting.train", "--config", TINY, "--run-dir", str(tmp_path / "r"),
-                   "--set", "model.horizn=3"])
+    result = run(["-m", "forecasting.train", "--config", TINY, "--run-dir", str(tmp_path / "r"),
+                  "--set", "model.horizn=3"])
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {TINY}: Unknown config field 'model.horizn'. Did you mean 'model.horizon'? "
         "Known fields here: cell_type, dropout, horizon, kind, lookback, loss, normalization, "
         "num_layers, segment_length, units."
     )
-    result = _run(["-m", "pipelines.cli", "train", "speeech"])
+    result = run(["-m", "pipelines.cli", "train", "speeech"])
     assert result.returncode == 2
     assert "Unknown domain 'speeech'; available: ['forecasting', 'speech', 'text', 'vision_caption']." in result.stderr

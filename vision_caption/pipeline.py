@@ -1,0 +1,516 @@
+"""`Captioner`: the user-facing image-captioning pipeline, image in, caption out.
+
+Example:
+
+>>> from vision_caption import Captioner, data                 # doctest: +SKIP
+>>> split = data.scenes(train_count=6000, test_count=500)      # doctest: +SKIP
+>>> cap = Captioner().fit(split["train"])                      # doctest: +SKIP
+>>> cap.evaluate(split["test"])                                # doctest: +SKIP
+>>> cap.caption(["photo.jpg", open("other.png", "rb").read()], beam_width=4)  # doctest: +SKIP
+['a large red circle left of a small blue square', '...']
+>>> cap.plot_attention("photo.jpg")                            # doctest: +SKIP
+"""
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pipelines import distribute, export as export_lib, precision, training
+from pipelines.losses import MaskedSparseCrossEntropy
+from pipelines.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from vision_caption import preprocess
+from vision_caption.config import CaptionConfig
+from vision_caption.data import CaptionedImage
+from vision_caption.metrics import caption_scores
+from vision_caption.model import ImageCaptioner
+from vision_caption.vocab import WordVocabulary, normalize_caption_list
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+STATE_FILE = "captioner.json"
+
+_ASSERT = re.compile(r"assertion failed: \[(.*?)\]\s*(?:\n|\[\[|$)", re.S)
+
+
+def _is_single(inputs):
+    if isinstance(inputs, (str, bytes, bytearray, os.PathLike)):
+        return True
+    return isinstance(inputs, np.ndarray) and inputs.ndim <= 3
+
+
+def _describe(item, index):
+    if isinstance(item, (str, os.PathLike)):
+        return f"input {index} ({os.fspath(item)})"
+    return f"input {index}"
+
+
+class Captioner:
+    """Image in, caption out: a CNN encoder and the shared attentive
+    recurrent decoder, decoded greedily or with beam search in graph ops.
+
+    Images may be file paths, encoded bytes (JPEG, PNG, GIF, BMP, WebP) or
+    numpy arrays; all go through the same graph preprocessing
+    (`vision_caption.preprocess`) as in the exported SavedModel. A bad image
+    (not an image, corrupt, too small or too big, a bad array) gets a
+    ValueError that names it; see `preprocess` for what is accepted.
+
+    Args:
+        config: a `CaptionConfig` (defaults: the synthetic scenes task).
+
+    Example:
+
+    >>> Captioner().config.model.image_size
+    64
+    """
+
+    def __init__(self, config=None):
+        self.config = config or CaptionConfig()
+        self.vocab = None
+        self.model = None
+        self.history = []
+        self._fns = {}
+
+    @property
+    def image_size(self):
+        return self.config.model.image_size
+
+    # --------------------------------------------------------------- images
+    def _decode_fn(self):
+        if "decode" not in self._fns:
+            d, size = self.config.data, self.image_size
+
+            @tf.function(input_signature=[tf.TensorSpec([], tf.string),
+                                          tf.TensorSpec([], tf.string)])
+            def decode(data, name):
+                return preprocess.decode_image(data, size, d.min_image_side,
+                                               d.max_image_pixels, name)
+
+            self._fns["decode"] = decode
+        return self._fns["decode"]
+
+    def encoded_bytes(self, item, where="image"):
+        """A path, bytes or array -> encoded image bytes (arrays as PNG).
+
+        Raises:
+            ValueError: naming `where`, for a missing file, a bad array or a
+                value of another type.
+        """
+        if isinstance(item, (str, os.PathLike)):
+            path = os.fspath(item)
+            if not os.path.isfile(path):
+                raise ValueError(f"{where}: no such image file.")
+            with open(path, "rb") as f:
+                return f.read()
+        if isinstance(item, (bytes, bytearray)):
+            return bytes(item)
+        if isinstance(item, np.ndarray):
+            try:
+                return preprocess.array_to_png(item)
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}.") from None
+        raise ValueError(f"{where}: expected a file path, encoded image bytes or a numpy "
+                         f"array; got {type(item).__name__}.")
+
+    def pixels(self, item, where="image"):
+        """One image (path, bytes or array) -> uint8 `[size, size, 3]`, the
+        model's input, through the graph preprocessing.
+
+        Raises:
+            ValueError: naming `where` and what is wrong with the image.
+        """
+        data = self.encoded_bytes(item, where)
+        try:
+            return self._decode_fn()(tf.constant(data), tf.constant(where)).numpy()
+        except tf.errors.InvalidArgumentError as e:
+            found = _ASSERT.search(e.message)
+            if found:
+                raise ValueError(found.group(1) + ".") from None
+            detail = e.message.split("\n")[0].split("{{")[0].strip()
+            detail = re.sub(r"\s*\[Op:\w+\]$", "", detail)
+            raise ValueError(f"{where}: cannot decode the image ({detail}).") from None
+
+    def _pixels_of(self, examples, what, skip_bad):
+        """Pixels of `CaptionedImage`s; bad ones raise, or are skipped and
+        logged. Returns `(pixels [n, s, s, 3], kept indices)`."""
+        out, kept, bad = [], [], []
+        for i, ex in enumerate(examples):
+            where = ex.source or f"{what} {i}"
+            try:
+                out.append(self.pixels(ex.image, where))
+                kept.append(i)
+            except ValueError as e:
+                if not skip_bad:
+                    raise
+                bad.append(str(e))
+        if bad:
+            log.warning("%s: skipped %d of %d images that cannot be used (first: %s)", what,
+                        len(bad), len(examples), bad[0])
+        if not out:
+            raise ValueError(f"{what}: no usable image.")
+        return np.stack(out), kept
+
+    # ------------------------------------------------------------- captions
+    def _encode_captions(self, examples, what):
+        """Token ids of the training captions -> `(kept image indices,
+        captions_in [n, c, t], captions_out [n, c, t])`."""
+        cfg = self.config
+        first_only = cfg.data.train_captions == "first"
+        per_image = [(ex.captions[:1] if first_only else ex.captions)
+                     for ex in examples]
+        flat = [str(c) for caps in per_image for c in caps]
+        ids = self.vocab.tokenize(tf.constant(flat)).to_list() if flat else []
+        limit = cfg.model.max_length - 1
+        kept, rows, too_long, empty, pos = [], [], 0, 0, 0
+        for i, caps in enumerate(per_image):
+            good = []
+            for tokens in ids[pos:pos + len(caps)]:
+                if not tokens:
+                    empty += 1
+                elif len(tokens) > limit:
+                    too_long += 1
+                else:
+                    good.append(tokens)
+            pos += len(caps)
+            good = good[:cfg.data.max_captions_per_image]
+            if good:
+                kept.append(i)
+                rows.append(good)
+        if too_long or empty:
+            log.warning("%s: dropped %d captions longer than model.max_length - 1 = %d words "
+                        "and %d empty ones.", what, too_long, limit, empty)
+        if len(kept) < len(examples):
+            log.warning("%s: skipped %d images left without a usable caption.", what,
+                        len(examples) - len(kept))
+        if not rows:
+            raise ValueError(f"{what}: no usable caption.")
+        n_caps = max(len(r) for r in rows)
+        steps = max(len(t) for r in rows for t in r) + 1
+        cin = np.full((len(rows), n_caps, steps), PAD_ID, np.int32)
+        cout = np.full((len(rows), n_caps, steps), PAD_ID, np.int32)
+        for i, r in enumerate(rows):
+            for j, tokens in enumerate(r):
+                cin[i, j, :len(tokens) + 1] = [BOS_ID] + tokens
+                cout[i, j, :len(tokens) + 1] = tokens + [EOS_ID]
+        return kept, cin, cout
+
+    def _arrays(self, examples, what):
+        kept, cin, cout = self._encode_captions(examples, what)
+        pixels, ok = self._pixels_of([examples[i] for i in kept], what,
+                                     self.config.data.skip_bad_images)
+        return pixels, cin[ok], cout[ok]
+
+    def _dataset(self, inputs, cin, cout, training_mode, key="image"):
+        cfg = self.config
+        ds = tf.data.Dataset.from_tensor_slices({key: inputs, "cin": cin, "cout": cout})
+        if training_mode:
+            ds = ds.shuffle(len(cin), seed=cfg.train.seed, reshuffle_each_iteration=True)
+        ds = ds.batch(cfg.train.batch_size)
+
+        def trim(batch):
+            # Only as many caption slots and steps as this batch uses.
+            real = tf.not_equal(batch["cout"], PAD_ID)
+            steps = tf.reduce_max(tf.reduce_sum(tf.cast(real, tf.int32), -1))
+            slots = tf.reduce_max(tf.reduce_sum(tf.cast(tf.reduce_any(real, -1), tf.int32), -1))
+            return ({key: batch[key], "captions_in": batch["cin"][:, :slots, :steps]},
+                    batch["cout"][:, :slots, :steps])
+
+        return ds.map(trim, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def _build_model(self):
+        m = self.config.model
+        return ImageCaptioner(
+            self.vocab.size, image_size=m.image_size, encoder=m.encoder,
+            conv_filters=list(m.conv_filters), weights=m.weights, fine_tune=m.fine_tune,
+            feature_dim=m.feature_dim, embedding_dim=m.embedding_dim, units=m.units,
+            cell_type=m.cell_type, attention=m.attention, dropout=m.dropout,
+            pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, train, val=None, run_dir=None):
+        """Builds the vocabulary from the training captions (unless already
+        set) and trains.
+
+        Args:
+            train: `CaptionedImage`s.
+            val: validation `CaptionedImage`s (default: a seeded
+                `data.val_fraction` of `train`; none if it is 0).
+            run_dir: run directory (checkpoints, history, resume); a
+                temporary one if None.
+
+        Returns:
+            self.
+        """
+        cfg = self.config
+        train = list(train)
+        if not train:
+            raise ValueError("fit needs at least one training image.")
+        if val is None and cfg.data.val_fraction > 0 and len(train) > 1:
+            order = np.random.default_rng(cfg.data.seed).permutation(len(train))
+            n_val = max(1, int(len(train) * cfg.data.val_fraction))
+            val = [train[i] for i in order[:n_val]]
+            train = [train[i] for i in order[n_val:]]
+        training.seed_everything(cfg.train.seed)
+        if self.vocab is None:
+            self.vocab = WordVocabulary.build(
+                [c for ex in train for c in ex.captions], min_count=cfg.vocab.min_count,
+                max_words=cfg.vocab.max_words)
+        train_arrays = self._arrays(train, "training images")
+        val_arrays = self._arrays(list(val), "validation images") if val else None
+        strategy = distribute.get_strategy(cfg.train.strategy)
+        with strategy.scope(), precision.policy_scope(cfg.train.precision):
+            self.model = self._build_model()
+            cached = not cfg.model.fine_tune and cfg.model.cache_features
+            trained = self.model.feature_head() if cached else self.model
+            trained.compile(
+                optimizer=training.make_optimizer(cfg.train),
+                loss=MaskedSparseCrossEntropy(pad_id=PAD_ID,
+                                              label_smoothing=cfg.model.label_smoothing))
+            trained.optimizer.build(trained.trainable_variables)
+        key = "image"
+        if cached:
+            # The frozen encoder's grid never changes: encode every image once.
+            key = "grid"
+            encode = lambda p: self.model.backbone.predict(  # noqa: E731
+                p.astype("float32"), batch_size=cfg.train.batch_size, verbose=0)
+            train_arrays = (encode(train_arrays[0]),) + train_arrays[1:]
+            if val_arrays is not None:
+                val_arrays = (encode(val_arrays[0]),) + val_arrays[1:]
+        train_ds = self._dataset(*train_arrays, True, key)
+        val_ds = self._dataset(*val_arrays, False, key) if val_arrays is not None else None
+        if cfg.train.strategy != "default":
+            train_ds = distribute.shard_options(train_ds)
+            val_ds = distribute.shard_options(val_ds) if val_ds is not None else None
+        temp = None
+        if run_dir is None:
+            run_dir = temp = tempfile.mkdtemp(prefix="caption-")
+        run = training.RunDir(run_dir)
+        run.prepare(cfg.to_dict())
+        try:
+            self.history = training.fit(trained, train_ds, val_ds, cfg.train, run)
+        finally:
+            if temp:
+                shutil.rmtree(temp, ignore_errors=True)
+        self._fns = {k: v for k, v in self._fns.items() if k == "decode"}
+        return self
+
+    def _require_fitted(self):
+        if self.model is None:
+            raise RuntimeError("This Captioner is not fitted yet: call fit() or load().")
+
+    # ------------------------------------------------------------ inference
+    def _graph(self, beam_width):
+        """uint8 pixels `[batch, s, s, 3]` -> caption `string [batch]`, the
+        graph shared by `caption` and the export."""
+        model, vocab, m = self.model, self.vocab, self.config.model
+        beam, alpha, max_length = int(beam_width), m.length_penalty, m.max_length
+
+        def infer(pixels):
+            def run():
+                ids, _ = model.generate(pixels, max_length=max_length, beam_width=beam,
+                                        length_penalty=alpha)
+                return vocab.detokenize(ids)
+
+            # An empty batch is answered without running the network (some
+            # CPU kernels, batch norm among them, reject zero-size batches).
+            return tf.cond(tf.shape(pixels)[0] > 0, run, lambda: tf.zeros([0], tf.string))
+
+        return infer
+
+    def _infer_fn(self, beam_width):
+        key = ("infer", int(beam_width))
+        if key not in self._fns:
+            size = self.image_size
+            self._fns[key] = tf.function(
+                self._graph(beam_width),
+                input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)])
+        return self._fns[key]
+
+    def _caption_pixels(self, pixels, beam_width, batch_size=64):
+        fn = self._infer_fn(beam_width)
+        out = []
+        for start in range(0, len(pixels), batch_size):
+            out.extend(t.decode("utf-8") for t in fn(pixels[start:start + batch_size]).numpy())
+        return out
+
+    def caption(self, inputs, beam_width=None, batch_size=64):
+        """Captions images.
+
+        Args:
+            inputs: a list of file paths, encoded image bytes and/or numpy
+                arrays (a single one is accepted too, and answered with a
+                single caption); a 4-D array is a batch of images.
+            beam_width: 1 for greedy decoding, more for beam search (default:
+                the config's `model.beam_width`).
+            batch_size: images decoded together.
+
+        Returns:
+            A list of captions (normalised words).
+
+        Raises:
+            ValueError: naming the input that is not a usable image.
+        """
+        self._require_fitted()
+        single = _is_single(inputs)
+        items = [inputs] if single else list(inputs)
+        if not items:
+            return []
+        pixels = np.stack([self.pixels(item, _describe(item, i))
+                           for i, item in enumerate(items)])
+        out = self._caption_pixels(pixels, beam_width or self.config.model.beam_width,
+                                   batch_size)
+        return out[0] if single else out
+
+    def evaluate(self, examples, beam_width=None, batch_size=64):
+        """BLEU-1..4 (against all references of each image), CIDEr-D and the
+        exact-match rate of greedy and beam decoding on `CaptionedImage`s."""
+        self._require_fitted()
+        examples = list(examples)
+        pixels, kept = self._pixels_of(examples, "evaluation images",
+                                       self.config.data.skip_bad_images)
+        refs = [normalize_caption_list(examples[i].captions) for i in kept]
+        beam = int(beam_width or self.config.model.beam_width)
+        result = {}
+        for name, width in (("greedy", 1), ("beam", beam)):
+            hyps = self._caption_pixels(pixels, width, batch_size)
+            for k, v in caption_scores(hyps, refs).items():
+                result[f"{k}_{name}"] = round(v, 4)
+        result["beam_width"] = beam
+        result["images"] = len(kept)
+        return result
+
+    # ----------------------------------------------------------------- plot
+    def plot_attention(self, image, beam_width=None, columns=5):
+        """Draws where the decoder looked for each word of the caption of
+        `image` (a path, bytes or array): one panel per word (and the end of
+        the caption) with the attention over the feature grid drawn over the
+        image. Returns the matplotlib Figure."""
+        import matplotlib
+
+        if not os.environ.get("DISPLAY"):
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        self._require_fitted()
+        pixels = self.pixels(image, _describe(image, 0))
+        text = self._caption_pixels(pixels[None], beam_width or self.config.model.beam_width)[0]
+        ids = self.vocab.tokenize(tf.constant([text])).to_tensor()
+        captions_in = tf.concat([[[BOS_ID]], ids], axis=1)
+        maps = keras.ops.convert_to_numpy(
+            self.model.attention_maps(pixels[None], captions_in))[0]
+        words = text.split() + ["</s>"]
+        columns = max(1, min(columns, len(words)))
+        rows = -(-len(words) // columns)
+        fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows),
+                                 squeeze=False)
+        size = self.image_size
+        for ax in axes.ravel():
+            ax.axis("off")
+        for i, word in enumerate(words):
+            ax = axes.ravel()[i]
+            ax.imshow(pixels)
+            ax.imshow(maps[i], cmap="inferno", alpha=0.6, interpolation="bilinear",
+                      extent=(0, size, size, 0), vmin=0)
+            ax.set_title(word, fontsize=10)
+        fig.suptitle(text, fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    # ------------------------------------------------------------ save/load
+    def save(self, path):
+        """Saves model, vocabulary and config to the directory `path`
+        (atomically)."""
+        self._require_fitted()
+        with export_lib.atomic_directory(path) as tmp:
+            self.model.save(os.path.join(tmp, MODEL_FILE))
+            with open(os.path.join(tmp, STATE_FILE), "w") as f:
+                json.dump({"config": self.config.to_dict(), "vocabulary": self.vocab.words},
+                          f, indent=2)
+        return os.path.abspath(os.fspath(path))
+
+    @classmethod
+    def load(cls, path):
+        path = os.fspath(path)
+        state = export_lib.read_state(path, STATE_FILE, "Captioner")
+        self = cls(CaptionConfig.from_dict(state["config"]))
+        self.vocab = WordVocabulary(state["vocabulary"])
+        with precision.policy_scope(self.config.train.precision):
+            self.model = keras.models.load_model(os.path.join(path, MODEL_FILE))
+        return self
+
+    # --------------------------------------------------------------- export
+    def serving_fn(self, beam_width=None):
+        """`serve(image_bytes string [batch]) -> {"caption": string [batch]}`:
+        decoding, resizing, the CNN, the decoder, beam search and
+        detokenisation, all graph ops. A bad image fails the call with an
+        InvalidArgumentError whose message names it (`image_bytes[i]: ...`)."""
+        infer = self._graph(int(beam_width or self.config.model.beam_width))
+        d, size = self.config.data, self.image_size
+
+        def serve(image_bytes):
+            names = tf.strings.join(
+                ["image_bytes[", tf.strings.as_string(tf.range(tf.size(image_bytes))), "]"])
+            pixels = tf.map_fn(
+                lambda x: preprocess.decode_image(x[0], size, d.min_image_side,
+                                                  d.max_image_pixels, x[1]),
+                (image_bytes, names),
+                fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
+            return {"caption": infer(pixels)}
+
+        return serve
+
+    def export(self, path, sample=None, beam_width=None):
+        """Writes a SavedModel whose `serve(image_bytes string [batch])`
+        (JPEG, PNG, GIF, BMP or WebP bytes) returns `{"caption": string
+        [batch]}`, everything in the graph (it needs only `tensorflow` and
+        nothing but `tensorflow` to run). `sample` (images: paths, bytes or arrays,
+        arrays sent as PNG) is captioned in memory and by the reloaded export
+        in a fresh process; both must agree."""
+        self._require_fitted()
+        beam = int(beam_width or self.config.model.beam_width)
+        expected = inputs = None
+        if sample is not None:
+            data = [self.encoded_bytes(item, _describe(item, i))
+                    for i, item in enumerate(sample)]
+            # numpy bytes arrays drop trailing NUL bytes: such images (some
+            # BMPs) cannot travel to the verifying process unchanged.
+            data = [b for b in data if not b.endswith(b"\0")]
+            if data:
+                inputs = {"image_bytes": np.array(data, dtype=bytes)}
+                expected = {"caption": np.array(self.caption(data, beam, len(data)),
+                                                dtype=str)}
+        d = self.config.data
+        metadata = {
+            "pipeline": "vision_caption",
+            "config": self.config.to_dict(),
+            "inputs": {"image_bytes": {
+                "dtype": "string", "shape": [None],
+                "notes": f"encoded {preprocess.FORMATS} images (gray, RGB or with alpha; "
+                         f"8 or 16 bit); each side at least {d.min_image_side} pixels, at "
+                         f"most {d.max_image_pixels} pixels; resized to "
+                         f"{self.image_size}x{self.image_size}"}},
+            "outputs": {"caption": {"dtype": "string", "shape": [None],
+                                    "notes": "lowercase words separated by spaces"}},
+            "beam_width": beam,
+            "vocabulary_size": self.vocab.size,
+            "requires": ["tensorflow"],
+        }
+        return export_lib.export_saved_model(
+            path,
+            endpoints={"serve": (self.serving_fn(beam),
+                                 [tf.TensorSpec([None], tf.string, name="image_bytes")])},
+            track=[self.model, self.vocab],
+            metadata=metadata,
+            sample=inputs,
+            expected=expected,
+        )
+
+
+__all__ = ["Captioner", "CaptionedImage"]
