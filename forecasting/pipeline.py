@@ -31,7 +31,6 @@ from pipelines import distribute, export as export_lib, precision, training
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
 STATE_FILE = "forecaster.json"
 
 
@@ -369,11 +368,7 @@ class Forecaster:
     def save(self, path):
         """Saves model and state to the directory `path` (atomically)."""
         self._require_fitted()
-        with export_lib.atomic_directory(path) as tmp:
-            self.model.save(os.path.join(tmp, MODEL_FILE))
-            with open(os.path.join(tmp, STATE_FILE), "w") as f:
-                json.dump(self._state(), f, indent=2)
-        return os.path.abspath(os.fspath(path))
+        return export_lib.save_pipeline(path, self.model, STATE_FILE, self._state())
 
     @classmethod
     def load(cls, path):
@@ -381,8 +376,7 @@ class Forecaster:
         path = os.fspath(path)
         state = export_lib.read_state(path, STATE_FILE, "Forecaster")
         self = cls(ForecastingConfig.from_dict(state["config"]))
-        with precision.policy_scope(self.config.train.precision):
-            self.model = keras.models.load_model(os.path.join(path, MODEL_FILE))
+        self.model = export_lib.load_pipeline_model(path, self.config.train.precision)
         self.mean = np.asarray(state["mean"], dtype="float32")
         self.scale = np.asarray(state["scale"], dtype="float32")
         self.mase_scale = np.asarray(state["mase_scale"])

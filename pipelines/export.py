@@ -134,6 +134,33 @@ def atomic_directory(path):
         raise
 
 
+MODEL_FILE = "model.keras"
+
+
+def save_pipeline(path, model, state_file, state, files=None):
+    """Writes a saved pipeline to the directory `path`, atomically: the Keras
+    model (`model.keras`), the JSON `state` (config and what the pipeline
+    learned besides weights) as `state_file`, and each `files` entry
+    (`name -> writer(path)`, e.g. a tokenizer's `save`). Returns the
+    absolute path."""
+    with atomic_directory(path) as tmp:
+        model.save(os.path.join(tmp, MODEL_FILE))
+        for name, write in (files or {}).items():
+            write(os.path.join(tmp, name))
+        with open(os.path.join(tmp, state_file), "w") as f:
+            json.dump(state, f, indent=2)
+    return os.path.abspath(os.fspath(path))
+
+
+def load_pipeline_model(path, precision_name):
+    """The Keras model of a pipeline saved by `save_pipeline`, rebuilt under
+    the dtype policy it was trained with."""
+    from pipelines import precision
+
+    with precision.policy_scope(precision_name):
+        return keras.models.load_model(os.path.join(os.fspath(path), MODEL_FILE))
+
+
 def read_state(path, state_file, what):
     """Reads the JSON state file of a saved pipeline, or names what is missing."""
     state_path = os.path.join(os.fspath(path), state_file)

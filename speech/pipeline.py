@@ -10,13 +10,11 @@ Example:
 ['three']
 """
 
-import json
 import logging
 import os
 import shutil
 import tempfile
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -29,7 +27,6 @@ from speech.model import CTCAcousticModel
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
 STATE_FILE = "recognizer.json"
 
 
@@ -317,12 +314,9 @@ class SpeechRecognizer:
     def save(self, path):
         """Saves model and config to the directory `path` (atomically)."""
         self._require_fitted()
-        with export_lib.atomic_directory(path) as tmp:
-            self.model.save(os.path.join(tmp, MODEL_FILE))
-            with open(os.path.join(tmp, STATE_FILE), "w") as f:
-                json.dump({"config": self.config.to_dict(), "alphabet": self.alphabet}, f,
-                          indent=2)
-        return os.path.abspath(os.fspath(path))
+        return export_lib.save_pipeline(
+            path, self.model, STATE_FILE,
+            {"config": self.config.to_dict(), "alphabet": self.alphabet})
 
     @classmethod
     def load(cls, path):
@@ -330,8 +324,7 @@ class SpeechRecognizer:
         state = export_lib.read_state(path, STATE_FILE, "SpeechRecognizer")
         self = cls(SpeechConfig.from_dict(state["config"]))
         self.alphabet = state["alphabet"]
-        with precision.policy_scope(self.config.train.precision):
-            self.model = keras.models.load_model(os.path.join(path, MODEL_FILE))
+        self.model = export_lib.load_pipeline_model(path, self.config.train.precision)
         return self
 
     # ---------------------------------------------------------------- export

@@ -25,7 +25,6 @@ Example:
 """
 
 import collections
-import json
 import logging
 import os
 import shutil
@@ -45,7 +44,6 @@ from text.config import ClassificationConfig
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
 STATE_FILE = "classifier.json"
 TOKENIZER_FILE = "tokenizer.model"
 # SentencePiece marks the start of a word with this character.
@@ -779,13 +777,10 @@ class SentenceClassifier:
         """Saves model, tokenizer, labels and config to the directory `path`
         (atomically)."""
         self._require_fitted()
-        with export_lib.atomic_directory(path) as tmp:
-            self.model.save(os.path.join(tmp, MODEL_FILE))
-            self.tokenizer.save(os.path.join(tmp, TOKENIZER_FILE))
-            with open(os.path.join(tmp, STATE_FILE), "w") as f:
-                json.dump({"config": self.config.to_dict(), "labels": self.labels}, f,
-                          indent=2)
-        return os.path.abspath(os.fspath(path))
+        return export_lib.save_pipeline(
+            path, self.model, STATE_FILE,
+            {"config": self.config.to_dict(), "labels": self.labels},
+            files={TOKENIZER_FILE: self.tokenizer.save})
 
     @classmethod
     def load(cls, path):
@@ -796,8 +791,7 @@ class SentenceClassifier:
         self.labels = list(state["labels"])
         self.tokenizer = SubwordTokenizer.load(os.path.join(path, TOKENIZER_FILE),
                                                lowercase=self.config.tokenizer.lowercase)
-        with precision.policy_scope(self.config.train.precision):
-            self.model = keras.models.load_model(os.path.join(path, MODEL_FILE))
+        self.model = export_lib.load_pipeline_model(path, self.config.train.precision)
         return self
 
     # ---------------------------------------------------------------- export

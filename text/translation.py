@@ -10,13 +10,11 @@ Example:
 ['Where is the library?']
 """
 
-import json
 import logging
 import os
 import shutil
 import tempfile
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -29,7 +27,6 @@ from text.model import Seq2SeqTranslator
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
 STATE_FILE = "translator.json"
 SOURCE_TOKENIZER = "source.model"
 TARGET_TOKENIZER = "target.model"
@@ -321,13 +318,10 @@ class Translator:
         """Saves model, tokenizers and config to the directory `path`
         (atomically)."""
         self._require_fitted()
-        with export_lib.atomic_directory(path) as tmp:
-            self.model.save(os.path.join(tmp, MODEL_FILE))
-            self.source_tokenizer.save(os.path.join(tmp, SOURCE_TOKENIZER))
-            self.target_tokenizer.save(os.path.join(tmp, TARGET_TOKENIZER))
-            with open(os.path.join(tmp, STATE_FILE), "w") as f:
-                json.dump({"config": self.config.to_dict()}, f, indent=2)
-        return os.path.abspath(os.fspath(path))
+        return export_lib.save_pipeline(
+            path, self.model, STATE_FILE, {"config": self.config.to_dict()},
+            files={SOURCE_TOKENIZER: self.source_tokenizer.save,
+                   TARGET_TOKENIZER: self.target_tokenizer.save})
 
     @classmethod
     def load(cls, path):
@@ -339,8 +333,7 @@ class Translator:
                                                       lowercase=t.lowercase_source)
         self.target_tokenizer = SubwordTokenizer.load(os.path.join(path, TARGET_TOKENIZER),
                                                       lowercase=t.lowercase_target)
-        with precision.policy_scope(self.config.train.precision):
-            self.model = keras.models.load_model(os.path.join(path, MODEL_FILE))
+        self.model = export_lib.load_pipeline_model(path, self.config.train.precision)
         return self
 
     # ---------------------------------------------------------------- export

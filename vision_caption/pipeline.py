@@ -11,7 +11,6 @@ Example:
 >>> cap.plot_attention("photo.jpg")                            # doctest: +SKIP
 """
 
-import json
 import logging
 import os
 import re
@@ -34,7 +33,6 @@ from vision_caption.vocab import WordVocabulary, normalize_caption_list
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
 STATE_FILE = "captioner.json"
 
 _ASSERT = re.compile(r"assertion failed: \[(.*?)\]\s*(?:\n|\[\[|$)", re.S)
@@ -428,12 +426,9 @@ class Captioner:
         """Saves model, vocabulary and config to the directory `path`
         (atomically)."""
         self._require_fitted()
-        with export_lib.atomic_directory(path) as tmp:
-            self.model.save(os.path.join(tmp, MODEL_FILE))
-            with open(os.path.join(tmp, STATE_FILE), "w") as f:
-                json.dump({"config": self.config.to_dict(), "vocabulary": self.vocab.words},
-                          f, indent=2)
-        return os.path.abspath(os.fspath(path))
+        return export_lib.save_pipeline(
+            path, self.model, STATE_FILE,
+            {"config": self.config.to_dict(), "vocabulary": self.vocab.words})
 
     @classmethod
     def load(cls, path):
@@ -441,8 +436,7 @@ class Captioner:
         state = export_lib.read_state(path, STATE_FILE, "Captioner")
         self = cls(CaptionConfig.from_dict(state["config"]))
         self.vocab = WordVocabulary(state["vocabulary"])
-        with precision.policy_scope(self.config.train.precision):
-            self.model = keras.models.load_model(os.path.join(path, MODEL_FILE))
+        self.model = export_lib.load_pipeline_model(path, self.config.train.precision)
         return self
 
     # --------------------------------------------------------------- export
