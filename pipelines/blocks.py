@@ -255,12 +255,18 @@ class Attention(keras.layers.Layer):
             self.key_dense.build(values_shape)
         self.built = True
 
-    def call(self, query, values, mask=None):
+    def keys(self, values):
+        """The projected keys of `values` `[b, tv, u]`: pass them to `call`
+        as `keys=` when attending over the same values many times (each step
+        of a decoding loop), so they are projected once."""
+        return self.key_dense(values)
+
+    def call(self, query, values, mask=None, keys=None):
         single = len(query.shape) == 2
         if single:
             query = ops.expand_dims(query, 1)
         q = self.query_dense(query)  # [b, tq, u]
-        k = self.key_dense(values)  # [b, tv, u]
+        k = self.key_dense(values) if keys is None else keys  # [b, tv, u]
         if self.kind == "additive":
             hidden = ops.tanh(ops.expand_dims(q, 2) + ops.expand_dims(k, 1))
             scores = ops.squeeze(self.score_dense(hidden), -1)  # [b, tq, tv]
@@ -417,8 +423,8 @@ class AttentiveDecoder(keras.layers.Layer):
         self.head.build((batch, steps, self.units))
         self.built = True
 
-    def _output(self, rnn_out, memory, memory_mask, training=None):
-        context, weights = self.attention_layer(rnn_out, memory, mask=memory_mask)
+    def _output(self, rnn_out, memory, memory_mask, training=None, keys=None):
+        context, weights = self.attention_layer(rnn_out, memory, mask=memory_mask, keys=keys)
         hidden = self.combine(ops.concatenate([rnn_out, ops.cast(context, rnn_out.dtype)], -1))
         return self.head(self.dropout_layer(hidden, training=training)), weights
 
@@ -431,11 +437,17 @@ class AttentiveDecoder(keras.layers.Layer):
         logits, weights = self._output(out[0], memory, memory_mask, training)
         return (logits, weights) if return_attention else logits
 
-    def step(self, tokens, state, memory, memory_mask=None):
-        """One decoding step: `tokens [n]` -> `(logits [n, vocab], state, attention [n, s])`."""
+    def attention_keys(self, memory):
+        """The attention keys of `memory`, computed once before a decoding
+        loop and passed to every `step` as `keys=`."""
+        return self.attention_layer.keys(memory)
+
+    def step(self, tokens, state, memory, memory_mask=None, keys=None):
+        """One decoding step: `tokens [n]` -> `(logits [n, vocab], state, attention [n, s])`.
+        `keys`: `attention_keys(memory)`, to skip re-projecting the memory."""
         x = self.embedding(ops.expand_dims(tokens, 1))
         out = self.rnn(x, initial_state=list(state))
-        logits, weights = self._output(out[0], memory, memory_mask)
+        logits, weights = self._output(out[0], memory, memory_mask, keys=keys)
         return logits[:, 0], list(out[1:]), weights[:, 0]
 
     def compute_output_shape(self, targets_shape, memory_shape=None):

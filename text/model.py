@@ -110,9 +110,10 @@ class Seq2SeqTranslator(keras.Model):
         k = int(beam_width)
         memory_k = decoding.tile_beams(memory, k)
         mask_k = decoding.tile_beams(mask, k)
+        keys_k = decoder.attention_keys(memory_k)  # projected once, not every step
 
         def step(tokens, s):
-            logits, s, _ = decoder.step(tokens, s, memory_k, memory_mask=mask_k)
+            logits, s, _ = decoder.step(tokens, s, memory_k, memory_mask=mask_k, keys=keys_k)
             return logits, s
 
         return decoding.beam_search(

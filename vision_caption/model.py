@@ -283,9 +283,10 @@ class ImageCaptioner(keras.Model):
         memory, state = self.encode(image)
         k = int(beam_width)
         memory_k = decoding.tile_beams(memory, k)
+        keys_k = self.decoder.attention_keys(memory_k)  # projected once, not every step
 
         def step(tokens, s):
-            logits, s, _ = self.decoder.step(tokens, s, memory_k)
+            logits, s, _ = self.decoder.step(tokens, s, memory_k, keys=keys_k)
             return logits, s
 
         return decoding.beam_search(

@@ -152,11 +152,16 @@ def test_decoder_teacher_forcing_equals_stepping(cell_type, kind):
     state = [RNG.normal(size=(3, 8)).astype("float32") for _ in range(dec.num_states)]
     forced, weights = dec(targets, memory, memory_mask=mask, initial_state=state,
                           return_attention=True)
+    keys = dec.attention_keys(memory)  # precomputed keys change nothing
     steps = []
     for t in range(targets.shape[1]):
-        logits, state, w = dec.step(targets[:, t], state, memory, memory_mask=mask)
+        logits, new_state, w = dec.step(targets[:, t], state, memory, memory_mask=mask,
+                                        keys=keys)
+        again, _, _ = dec.step(targets[:, t], state, memory, memory_mask=mask)
+        np.testing.assert_allclose(logits, again, atol=1e-6)
         np.testing.assert_allclose(w, weights[:, t], atol=1e-5)
         steps.append(logits)
+        state = new_state
     np.testing.assert_allclose(np.stack(steps, 1), forced, atol=1e-5)
     assert forced.dtype == "float32"
     assert np.all(np.asarray(weights)[0, :, 3:] == 0)
