@@ -32,22 +32,39 @@ ROOT = os.path.dirname(HERE)
 BATCH = 64
 
 
+def _epochs(run_dir):
+    """Finished epochs, from the run's history.csv (one row per epoch)."""
+    with open(os.path.join(run_dir, "history.csv")) as fh:
+        return sum(1 for _ in fh) - 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default=os.path.join(ROOT, "text", "configs", "spa_eng.yaml"))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--run-dir", default=os.path.join(ROOT, "runs", "bench", "translation"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="skip training: score the model a previous run of this script "
+                             "saved in --run-dir (its training time is read from there)")
     args = parser.parse_args(argv)
 
     cfg = load_config(args.config, args.overrides)
     split = task.load_splits(cfg, args.data_dir)
     print({k: len(v) for k, v in split.items()}, flush=True)
-    start = time.time()
-    tr = Translator(cfg).fit(split["train"], split["val"], run_dir=args.run_dir)
-    train_s = time.time() - start
+    timing = os.path.join(args.run_dir, "bench_training.json")
+    if args.evaluate_only:
+        tr = Translator.load(os.path.join(args.run_dir, "model"))
+        with open(timing) as fh:
+            train_s = json.load(fh)["train_seconds"]
+    else:
+        start = time.time()
+        tr = Translator(cfg).fit(split["train"], split["val"], run_dir=args.run_dir)
+        train_s = time.time() - start
+        tr.save(os.path.join(args.run_dir, "model"))
+        with open(timing, "w") as fh:
+            json.dump({"train_seconds": train_s}, fh)
     print(f"training: {train_s / 60:.1f} min", flush=True)
-    tr.save(os.path.join(args.run_dir, "model"))
     metrics = tr.evaluate(split["test"], batch_size=BATCH)
     print(json.dumps(metrics, indent=2), flush=True)
 
@@ -63,7 +80,7 @@ def main(argv=None):
         compute += time.perf_counter() - t0
         exported += [s.decode("utf-8") for s in out]
     agree = sum(a == b for a, b in zip(in_memory, exported)) / len(sources)
-    row = {**metrics, "train_seconds": train_s, "epochs": len(tr.history),
+    row = {**metrics, "train_seconds": train_s, "epochs": _epochs(args.run_dir),
            "export_agreement": agree, "export_sentences_per_second": len(sources) / compute,
            "splits": {k: len(v) for k, v in split.items()},
            "examples": [{"source": s, "reference": r, "translation": t}
