@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -481,14 +482,21 @@ def fit(model, train_data, val_data, train_config, run_dir, monitor="val_loss",
     if isinstance(train_data, tf.data.Dataset):
         # A dataset shuffles itself; Keras would only warn about the flag.
         fit_kwargs.setdefault("shuffle", False)
-    model.fit(
-        train_data,
-        validation_data=val_data,
-        epochs=train_config.epochs,
-        callbacks=cbs,
-        verbose=train_config.verbose,
-        **fit_kwargs,
-    )
+    with warnings.catch_warnings():
+        if "steps_per_epoch" not in fit_kwargs:
+            # A dataset of unknown length (bucketed, filtered) ends its first
+            # epoch by running out, which Keras reports as if steps were
+            # lost; with no steps_per_epoch nothing is.
+            warnings.filterwarnings("ignore", message="Your input ran out of data",
+                                    category=UserWarning)
+        model.fit(
+            train_data,
+            validation_data=val_data,
+            epochs=train_config.epochs,
+            callbacks=cbs,
+            verbose=train_config.verbose,
+            **fit_kwargs,
+        )
     guard = cbs[0]
     if guard.diverged_at is not None:
         epoch, batch = guard.diverged_at

@@ -418,3 +418,15 @@ def test_atomic_write_text_replaces_whole_file(tmp_path):
     training.atomic_write_text(path, "two")
     assert path.read_text() == "two"
     assert os.listdir(path.parent) == ["f.txt"]
+
+
+def test_unknown_length_dataset_trains_every_batch_without_a_warning(tmp_path, recwarn):
+    # Filtering makes the length unknown to tf.data; the first epoch then ends
+    # by running out of data, which is normal and must not be reported.
+    data = _data(n=64).unbatch().filter(lambda x, y: True).batch(16)
+    assert data.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    counted = []
+    batches = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: counted.append(b))
+    rows = training.fit(_model(), data, None, _cfg(epochs=2), str(tmp_path), callbacks=[batches])
+    assert len(rows) == 2 and counted == [0, 1, 2, 3] * 2
+    assert not [w for w in recwarn if "ran out of data" in str(w.message)]
