@@ -4,8 +4,6 @@
 # where everything went. Extra arguments go to `pipelines train forecasting`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e .
+bash scripts/install.sh
 export PIPELINES_DATA_DIR="${PIPELINES_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 exec .venv/bin/pipelines train forecasting "$@"
