@@ -97,7 +97,3 @@ class ForecastingConfig(Config):
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=_default_train)
-
-    def validate(self):
-        check(bool(self.name) and "/" not in self.name, "name", self.name,
-              "must be a non-empty name without '/'")

@@ -63,12 +63,7 @@ def train(config, run_dir, data_dir=None):
 
 
 def _load(run):
-    if not os.path.exists(run.model):
-        raise FileNotFoundError(
-            f"No trained model in {run.path} (expected {run.model}); run "
-            "`pipelines train forecasting` with this --run-dir first."
-        )
-    return Forecaster.load(run.model)
+    return Forecaster.load(run.trained_model("forecasting"))
 
 
 def evaluate(config, run_dir, data_dir=None):

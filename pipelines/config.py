@@ -174,7 +174,8 @@ def _set_path(tree, keys, value):
 
 
 class Config:
-    """Mixin for the top-level config dataclass of a pipeline."""
+    """Mixin for the top-level config dataclass of a pipeline; the dataclass
+    has a `name` field (the run name)."""
 
     @classmethod
     def from_dict(cls, values=None, overrides=()):
@@ -208,6 +209,12 @@ class Config:
             if path is None:
                 raise
             raise ConfigError(f"{path}: {e}") from None
+
+    def validate(self):
+        """Checks the run name (it names a folder under `runs/<domain>/`);
+        a subclass that checks more calls this too."""
+        check(bool(self.name) and "/" not in self.name, "name", self.name,
+              "must be a non-empty name without '/'")
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -83,6 +83,15 @@ class RunDir:
     model = property(lambda self: self._join("model"))
     export = property(lambda self: self._join("export"))
 
+    def trained_model(self, domain):
+        """The path of the model this run saved; one clear error naming the
+        run and the command to run first if it has none."""
+        if not os.path.exists(self.model):
+            raise FileNotFoundError(
+                f"No trained model in {self.path} (expected {self.model}); run "
+                f"`pipelines train {domain}` with this --run-dir first.")
+        return self.model
+
     def prepare(self, config_dict):
         """Creates the directory and saves the config; on a resumed run,
         checks that the config is the same one (but for `RESUMABLE_CHANGES`)."""
@@ -141,6 +150,18 @@ class RunDir:
             }
             for r in rows
         ]
+
+
+def write_predictions(lines, output_path, key):
+    """Writes `lines` (UTF-8, one per line) to `output_path` and returns
+    `{key: its absolute path}`; with no path, prints them and returns None.
+    The `predict` of every line-oriented task ends here."""
+    if output_path:
+        with open(output_path, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        return {key: os.path.abspath(output_path)}
+    print("\n".join(lines))
+    return None
 
 
 def _flatten(tree, prefix=""):

@@ -102,7 +102,3 @@ class SpeechConfig(Config):
     features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=_default_train)
-
-    def validate(self):
-        check(bool(self.name) and "/" not in self.name, "name", self.name,
-              "must be a non-empty name without '/'")

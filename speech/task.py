@@ -52,11 +52,7 @@ def train(config, run_dir, data_dir=None):
 
 
 def _load(run):
-    if not os.path.exists(run.model):
-        raise FileNotFoundError(
-            f"No trained model in {run.path} (expected {run.model}); run "
-            "`pipelines train speech` with this --run-dir first.")
-    return SpeechRecognizer.load(run.model)
+    return SpeechRecognizer.load(run.trained_model("speech"))
 
 
 def evaluate(config, run_dir, data_dir=None):
@@ -82,9 +78,4 @@ def predict(config, run_dir, data_dir, input_path, output_path=None):
         paths = [input_path]
     texts = asr.transcribe(paths)
     lines = [f"{p}\t{t}" for p, t in zip(paths, texts)]
-    if output_path:
-        with open(output_path, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        return {"transcripts": os.path.abspath(output_path)}
-    print("\n".join(lines))
-    return None
+    return training.write_predictions(lines, output_path, "transcripts")

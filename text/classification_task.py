@@ -5,7 +5,6 @@ when the config's `task` is `classification`.
 """
 
 import logging
-import os
 
 from pipelines import training
 from text import data
@@ -34,11 +33,7 @@ def _export(classifier, split, path):
 
 
 def _load(run):
-    if not os.path.exists(run.model):
-        raise FileNotFoundError(
-            f"No trained model in {run.path} (expected {run.model}); run "
-            "`pipelines train text` with this --run-dir first.")
-    return SentenceClassifier.load(run.model)
+    return SentenceClassifier.load(run.trained_model("text"))
 
 
 def _scores(classifier, split):
@@ -83,19 +78,11 @@ def predict(config, run_dir, data_dir, input_path, output_path=None):
     of that label` lines."""
     run = training.RunDir(run_dir)
     classifier = _load(run)
-    if not os.path.exists(input_path):
-        raise FileNotFoundError(f"No input file at {input_path}.")
-    with open(input_path, encoding="utf-8") as f:
-        sentences = [line.rstrip("\r\n") for line in f]
+    sentences = data.read_lines(input_path)
     if input_path.endswith(".tsv"):
         sentences = [s.split("\t")[0] for s in sentences]
     labels, probabilities = classifier.predict(sentences)
     columns = {name: i for i, name in enumerate(classifier.labels)}
     lines = [f"{s}\t{label}\t{probabilities[i, columns[label]]:.4f}"
              for i, (s, label) in enumerate(zip(sentences, labels))]
-    if output_path:
-        with open(output_path, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-        return {"predictions": os.path.abspath(output_path)}
-    print("\n".join(lines))
-    return None
+    return training.write_predictions(lines, output_path, "predictions")

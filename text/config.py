@@ -131,8 +131,7 @@ class TranslationConfig(Config):
 
     def validate(self):
         check(self.task == "translation", "task", self.task, "must be 'translation' here")
-        check(bool(self.name) and "/" not in self.name, "name", self.name,
-              "must be a non-empty name without '/'")
+        super().validate()
 
 
 # --------------------------------------------------------------------------
@@ -272,8 +271,7 @@ class ClassificationConfig(Config):
     def validate(self):
         check(self.task == "classification", "task", self.task,
               "must be 'classification' here")
-        check(bool(self.name) and "/" not in self.name, "name", self.name,
-              "must be a non-empty name without '/'")
+        super().validate()
 
 
 CONFIGS = {"translation": TranslationConfig, "classification": ClassificationConfig}

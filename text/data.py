@@ -43,6 +43,16 @@ class MalformedLineError(ValueError):
     """A TSV line that is not `sentence<TAB>sentence`."""
 
 
+def read_lines(path):
+    """The lines of a UTF-8 text file (one sentence each, blank lines kept so
+    that outputs line up with inputs)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No input file at {path}.")
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\r\n") for line in f]
+
+
 def read_pairs(path, columns=(0, 1), skip_bad=False, max_pairs=None):
     """Reads `(column a, column b)` sentence pairs from a TSV file.
 
@@ -58,24 +68,38 @@ def read_pairs(path, columns=(0, 1), skip_bad=False, max_pairs=None):
         skip_bad: skip malformed lines (logged) instead of raising.
         max_pairs: stop after this many pairs.
     """
+    need = max(columns) + 1
+
+    def parse(fields):
+        if len(fields) < need:
+            return None, f"expected at least {need} tab-separated columns, got {len(fields)}"
+        a, b = fields[columns[0]].strip(), fields[columns[1]].strip()
+        return (a, b), (None if a and b else "empty sentence")
+
+    pairs = _read_tsv(path, "parallel-text", parse, skip_bad, max_pairs)
+    if not pairs:
+        raise ValueError(f"{os.fspath(path)}: no sentence pairs found.")
+    return pairs
+
+
+def _read_tsv(path, kind, parse, skip_bad, limit):
+    """The rows `parse` makes of a UTF-8 TSV file's non-blank lines.
+
+    `parse(fields)` returns `(row, problem)`; a line with a problem raises a
+    `MalformedLineError` naming the file, the line and the problem, or with
+    `skip_bad` is skipped and counted in one logged warning. Stops after
+    `limit` rows (None or 0: all); a missing file names `kind`.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"No parallel-text file at {path}.")
-    pairs, bad = [], []
-    need = max(columns) + 1
+        raise FileNotFoundError(f"No {kind} file at {path}.")
+    rows, bad = [], []
     with open(path, encoding="utf-8", errors="strict") as f:
         for number, line in enumerate(f, 1):
             line = line.rstrip("\r\n")
             if not line.strip():
                 continue
-            fields = line.split("\t")
-            problem = None
-            if len(fields) < need:
-                problem = f"expected at least {need} tab-separated columns, got {len(fields)}"
-            else:
-                a, b = fields[columns[0]].strip(), fields[columns[1]].strip()
-                if not a or not b:
-                    problem = "empty sentence"
+            row, problem = parse(line.split("\t"))
             if problem:
                 if not skip_bad:
                     raise MalformedLineError(
@@ -83,14 +107,12 @@ def read_pairs(path, columns=(0, 1), skip_bad=False, max_pairs=None):
                         "skip_bad=True (config data.skip_bad: true) to skip such lines.")
                 bad.append(number)
                 continue
-            pairs.append((a, b))
-            if max_pairs and len(pairs) >= max_pairs:
+            rows.append(row)
+            if limit and len(rows) >= limit:
                 break
     if bad:
         log.warning("%s: skipped %d malformed lines (first: line %d).", path, len(bad), bad[0])
-    if not pairs:
-        raise ValueError(f"{path}: no sentence pairs found.")
-    return pairs
+    return rows
 
 
 def tatoeba(source="spa", target="eng", pair="spa_eng", data_dir=None, skip_bad=False,
@@ -226,45 +248,28 @@ def read_labelled(path, skip_bad=False, max_examples=None, labels=None):
     >>> read_labelled(path, labels={"0": "negative", "1": "positive"})
     [('Great phone.', 'positive'), ('Broke in a day.', 'negative')]
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No labelled-sentence file at {path}.")
     mapping = None
     if labels is not None:
         mapping = dict(labels) if isinstance(labels, dict) else {str(x): str(x) for x in labels}
-    examples, bad = [], []
-    with open(path, encoding="utf-8", errors="strict") as f:
-        for number, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = line.split("\t")
-            problem = None
-            if len(fields) != 2:
-                problem = (f"expected 2 tab-separated columns (sentence, label), "
-                           f"got {len(fields)}")
-            else:
-                sentence, label = fields[0].strip(), fields[1].strip()
-                if not sentence:
-                    problem = "empty sentence"
-                elif not label:
-                    problem = "empty label"
-                elif mapping is not None and label not in mapping:
-                    problem = f"label {label!r} is not one of {sorted(mapping)}"
-            if problem:
-                if not skip_bad:
-                    raise MalformedLineError(
-                        f"{path}, line {number}: {problem}: {line[:80]!r}. Pass "
-                        "skip_bad=True (config data.skip_bad: true) to skip such lines.")
-                bad.append(number)
-                continue
-            examples.append((sentence, mapping[label] if mapping is not None else label))
-            if max_examples and len(examples) >= max_examples:
-                break
-    if bad:
-        log.warning("%s: skipped %d malformed lines (first: line %d).", path, len(bad), bad[0])
+
+    def parse(fields):
+        if len(fields) != 2:
+            return None, (f"expected 2 tab-separated columns (sentence, label), "
+                          f"got {len(fields)}")
+        sentence, label = fields[0].strip(), fields[1].strip()
+        if not sentence:
+            return None, "empty sentence"
+        if not label:
+            return None, "empty label"
+        if mapping is None:
+            return (sentence, label), None
+        if label not in mapping:
+            return None, f"label {label!r} is not one of {sorted(mapping)}"
+        return (sentence, mapping[label]), None
+
+    examples = _read_tsv(path, "labelled-sentence", parse, skip_bad, max_examples)
     if not examples:
-        raise ValueError(f"{path}: no labelled sentences found.")
+        raise ValueError(f"{os.fspath(path)}: no labelled sentences found.")
     return examples
 
 

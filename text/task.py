@@ -50,11 +50,7 @@ def _export(translator, split, path):
 def _load(run):
     from text.translation import Translator
 
-    if not os.path.exists(run.model):
-        raise FileNotFoundError(
-            f"No trained model in {run.path} (expected {run.model}); run "
-            "`pipelines train text` with this --run-dir first.")
-    return Translator.load(run.model)
+    return Translator.load(run.trained_model("text"))
 
 
 def train(config, run_dir, data_dir=None):
@@ -103,15 +99,7 @@ def predict(config, run_dir, data_dir, input_path, output_path=None):
         return other.predict(config, run_dir, data_dir, input_path, output_path)
     run = training.RunDir(run_dir)
     translator = _load(run)
-    if not os.path.exists(input_path):
-        raise FileNotFoundError(f"No input file at {input_path}.")
-    with open(input_path, encoding="utf-8") as f:
-        sentences = [line.rstrip("\r\n") for line in f]
+    sentences = data.read_lines(input_path)
     translations = translator.translate(sentences)
     lines = [f"{s}\t{t}" for s, t in zip(sentences, translations)]
-    if output_path:
-        with open(output_path, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-        return {"translations": os.path.abspath(output_path)}
-    print("\n".join(lines))
-    return None
+    return training.write_predictions(lines, output_path, "translations")

@@ -179,7 +179,3 @@ class CaptionConfig(Config):
     vocab: VocabConfig = dataclasses.field(default_factory=VocabConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=_default_train)
-
-    def validate(self):
-        check(bool(self.name) and "/" not in self.name, "name", self.name,
-              "must be a non-empty name without '/'")

@@ -86,16 +86,28 @@ class CaptionedImage:
     source: str = ""
 
 
-def _report_missing(where, missing, total, skip_missing):
-    if not missing:
-        return
-    shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
-    if not skip_missing:
-        raise FileNotFoundError(
-            f"{where}: {len(missing)} of {total} images listed in the caption file are "
-            f"missing ({shown}).")
-    log.warning("%s: skipped %d of %d images listed in the caption file that are missing "
-                "(%s).", where, len(missing), total, shown)
+def _with_images(where, image_dir, named_captions, skip_missing, total=None):
+    """`CaptionedImage`s of the `(file name, captions)` pairs whose image is in
+    `image_dir`. Missing images are skipped with one logged warning naming
+    `where` (the caption file), or raise with `skip_missing=False`; `total` is
+    how many images the file lists (default: the pairs given)."""
+    out, missing = [], []
+    for name, captions in named_captions:
+        path = os.path.join(os.fspath(image_dir), name)
+        if not os.path.exists(path):
+            missing.append(name)
+            continue
+        out.append(CaptionedImage(path, captions, path))
+    if missing:
+        total = len(named_captions) if total is None else total
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        if not skip_missing:
+            raise FileNotFoundError(
+                f"{where}: {len(missing)} of {total} images listed in the caption file are "
+                f"missing ({shown}).")
+        log.warning("%s: skipped %d of %d images listed in the caption file that are "
+                    "missing (%s).", where, len(missing), total, shown)
+    return out
 
 
 # ----------------------------------------------------------------- COCO
@@ -136,17 +148,9 @@ def read_coco_captions(annotation_file, image_dir, skip_missing=True):
     if unknown:
         log.warning("%s: ignored %d captions of image ids not listed under 'images'.",
                     annotation_file, unknown)
-    out, missing = [], []
-    for image_id, name in images.items():
-        if not captions[image_id]:
-            continue
-        path = os.path.join(image_dir, name)
-        if not os.path.exists(path):
-            missing.append(name)
-            continue
-        out.append(CaptionedImage(path, captions[image_id], path))
-    _report_missing(annotation_file, missing, len(images), skip_missing)
-    return out
+    return _with_images(annotation_file, image_dir,
+                        [(name, captions[i]) for i, name in images.items() if captions[i]],
+                        skip_missing, total=len(images))
 
 
 def coco(split="train2017", root="coco_mini", data_dir=None, skip_missing=True):
@@ -203,15 +207,7 @@ def read_flickr8k_captions(token_file, image_dir, names=None, skip_missing=True)
                                  f"'<image>#<k><TAB><caption>'; got {line[:80]!r}.")
             captions.setdefault(name, []).append(caption.strip())
     order = list(captions) if names is None else [n for n in names if n in captions]
-    out, missing = [], []
-    for name in order:
-        path = os.path.join(os.fspath(image_dir), name)
-        if not os.path.exists(path):
-            missing.append(name)
-            continue
-        out.append(CaptionedImage(path, captions[name], path))
-    _report_missing(token_file, missing, len(order), skip_missing)
-    return out
+    return _with_images(token_file, image_dir, [(n, captions[n]) for n in order], skip_missing)
 
 
 def flickr8k(split="train", data_dir=None, skip_missing=True):

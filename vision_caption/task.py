@@ -64,11 +64,7 @@ def train(config, run_dir, data_dir=None):
 
 
 def _load(run):
-    if not os.path.exists(run.model):
-        raise FileNotFoundError(
-            f"No trained model in {run.path} (expected {run.model}); run "
-            "`pipelines train vision_caption` with this --run-dir first.")
-    return Captioner.load(run.model)
+    return Captioner.load(run.trained_model("vision_caption"))
 
 
 def evaluate(config, run_dir, data_dir=None):
@@ -107,9 +103,4 @@ def predict(config, run_dir, data_dir, input_path, output_path=None):
         raise ValueError(f"No images found at {input_path}.")
     captions = captioner.caption(paths)
     lines = [f"{p}\t{c}" for p, c in zip(paths, captions)]
-    if output_path:
-        with open(output_path, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-        return {"captions": os.path.abspath(output_path)}
-    print("\n".join(lines))
-    return None
+    return training.write_predictions(lines, output_path, "captions")

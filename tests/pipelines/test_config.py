@@ -75,6 +75,12 @@ def test_validation_names_field_and_value():
         Cfg.from_dict({}, ["train.precision=half"])
     with pytest.raises(ConfigError, match=r"'train.epochs' must be at least 1; got 0"):
         Cfg.from_dict({}, ["train.epochs=0"])
+    # The run name becomes a folder: every pipeline's config checks it here.
+    for bad in ("", "a/b"):
+        with pytest.raises(ConfigError) as e:
+            Cfg.from_dict({"name": bad})
+        assert str(e.value) == (
+            f"Config field 'name' must be a non-empty name without '/'; got {bad!r}.")
 
 
 def test_bad_override_syntax_and_missing_file(tmp_path):
