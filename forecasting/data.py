@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from pipelines.data import Dataset, locate
+from pipelines.data import Dataset, Splits, locate
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +54,12 @@ class Series:
 
 
 @dataclasses.dataclass
-class Split:
-    """Train/val/test arrays; val and test start with `lookback` context rows."""
+class Split(Splits):
+    """Train/val/test arrays (`pipelines.task.Splits`); val and test start
+    with `lookback` context rows."""
 
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-    columns: List[str]
-    lookback: int
+    columns: List[str] = None
+    lookback: int = 0
 
 
 def load_csv(path, time_column=None, columns=None, missing="raise", max_gap=None):

@@ -11,12 +11,7 @@ Example:
 (96, 7)
 """
 
-import dataclasses
-import json
 import logging
-import os
-import shutil
-import tempfile
 
 import keras
 import numpy as np
@@ -26,15 +21,13 @@ import tensorflow as tf
 from forecasting import baselines, data
 from forecasting.config import ForecastingConfig
 from forecasting.metrics import forecast_metrics, seasonal_scale
-from forecasting.models import MODELS
-from pipelines import distribute, export as export_lib, precision, training
+from forecasting.model import MODELS
+from pipelines.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "forecaster.json"
 
-
-class Forecaster:
+class Forecaster(Pipeline):
     """Recurrent multi-horizon forecaster with scaling, baselines and export.
 
     Series are arrays `[time, channels]` in original units. The scaler is
@@ -44,8 +37,9 @@ class Forecaster:
     on ETTh1 are.
 
     Args:
-        config: a `ForecastingConfig`; keyword arguments override fields of
-            its `model` section (e.g. `Forecaster(horizon=192)`).
+        config: a `ForecastingConfig` (default: ETTh1, lookback and horizon 96).
+        **overrides: fields of its sections (`Forecaster(horizon=192,
+            epochs=5)`; see `pipelines.pipeline.Pipeline`).
 
     Example:
 
@@ -58,27 +52,16 @@ class Forecaster:
     (12, 2)
     """
 
+    config_class = ForecastingConfig
+    state_file = "forecaster.json"
+    export_name = "forecasting"
+
     def __init__(self, config=None, **overrides):
-        config = config or ForecastingConfig()
-        model_fields = {f.name for f in dataclasses.fields(config.model)}
-        train_fields = {f.name for f in dataclasses.fields(config.train)}
-        model_kw = {k: v for k, v in overrides.items() if k in model_fields}
-        train_kw = {k: v for k, v in overrides.items() if k in train_fields}
-        unknown = set(overrides) - model_fields - train_fields
-        if unknown:
-            raise TypeError(
-                f"Unknown Forecaster argument(s) {sorted(unknown)}; model fields: "
-                f"{sorted(model_fields)}; train fields: {sorted(train_fields)}."
-            )
-        overrides_list = [f"model.{k}={json.dumps(v)}" for k, v in model_kw.items()]
-        overrides_list += [f"train.{k}={json.dumps(v)}" for k, v in train_kw.items()]
-        self.config = type(config).from_dict(config.to_dict(), overrides_list)
-        self.model = None
+        super().__init__(config, **overrides)
         self.mean = None
         self.scale = None
         self.mase_scale = None
         self.columns = None
-        self.history = []
 
     # ------------------------------------------------------------------ props
     @property
@@ -121,8 +104,8 @@ class Forecaster:
     def _unscaled(self, values):
         return values * self.scale + self.mean
 
-    def _build_model(self, channels):
-        m = self.config.model
+    def _build_model(self):
+        m, channels = self.config.model, self.channels
         if m.kind == "segrnn":
             return MODELS["segrnn"](
                 lookback=m.lookback, horizon=m.horizon, channels=channels,
@@ -132,10 +115,10 @@ class Forecaster:
             )
         return MODELS["linear"](m.lookback, m.horizon, channels, m.normalization)
 
-    def _loss(self):
-        return {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber(delta=1.0)}[
-            self.config.model.loss
-        ]
+    def _compile_args(self):
+        loss = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber(delta=1.0)}[
+            self.config.model.loss]
+        return {"loss": loss, "metrics": ["mse", "mae"]}
 
     # -------------------------------------------------------------------- fit
     def fit(self, train, val=None, run_dir=None, columns=None):
@@ -149,7 +132,9 @@ class Forecaster:
                 (a temporary one if None).
             columns: channel names, for plots and metadata.
         """
-        cfg = self.config
+        return super().fit(train, val, run_dir=run_dir, columns=columns)
+
+    def _split(self, train, val):
         train = self._check_series(train, "training series")
         if val is None:
             cut = int(len(train) * 0.9)
@@ -158,50 +143,26 @@ class Forecaster:
         val = self._check_series(val, "validation series")
         data.check_enough_rows(train, self.lookback, self.horizon, "training series")
         data.check_enough_rows(val, self.lookback, self.horizon, "validation series")
+        return train, val
+
+    def _learn(self, train, columns=None):
+        # The scaler sees the training series only.
         self.columns = list(columns) if columns else [f"c{i}" for i in range(train.shape[1])]
         self.mean = train.mean(axis=0).astype("float32")
         std = train.std(axis=0).astype("float32")
         self.scale = np.where(std > 0, std, 1.0).astype("float32")
-        scaled_train, scaled_val = self._scaled(train), self._scaled(val)
-        self.mase_scale = seasonal_scale(scaled_train, cfg.data.seasonality)
+        self.mase_scale = seasonal_scale(self._scaled(train), self.config.data.seasonality)
 
-        training.seed_everything(cfg.train.seed)
-        strategy = distribute.get_strategy(cfg.train.strategy)
+    def _prepare(self, train, val):
+        cfg = self.config
         train_ds = data.window_dataset(
-            scaled_train, self.lookback, self.horizon, cfg.train.batch_size,
+            self._scaled(train), self.lookback, self.horizon, cfg.train.batch_size,
             shuffle=True, seed=cfg.train.seed,
         )
         val_ds = data.window_dataset(
-            scaled_val, self.lookback, self.horizon, cfg.train.batch_size
+            self._scaled(val), self.lookback, self.horizon, cfg.train.batch_size
         )
-        if cfg.train.strategy != "default":
-            train_ds = distribute.shard_options(train_ds)
-            val_ds = distribute.shard_options(val_ds)
-        with strategy.scope(), precision.policy_scope(cfg.train.precision):
-            self.model = self._build_model(train.shape[1])
-            self.model.compile(
-                optimizer=training.make_optimizer(cfg.train),
-                loss=self._loss(),
-                metrics=["mse", "mae"],
-            )
-            # BackupAndRestore needs a built model and optimizer before fit.
-            self.model.optimizer.build(self.model.trainable_variables)
-        temp = None
-        if run_dir is None:
-            temp = tempfile.mkdtemp(prefix="forecaster-")
-            run_dir = temp
-        run = training.RunDir(run_dir)
-        run.prepare(cfg.to_dict())
-        try:
-            self.history = training.fit(self.model, train_ds, val_ds, cfg.train, run)
-        finally:
-            if temp:
-                shutil.rmtree(temp, ignore_errors=True)
-        return self
-
-    def _require_fitted(self):
-        if self.model is None:
-            raise RuntimeError("This Forecaster is not fitted yet: call fit() or load().")
+        return train_ds, val_ds
 
     # ---------------------------------------------------------------- predict
     def _predict_scaled(self, x, batch_size=512):
@@ -328,11 +289,7 @@ class Forecaster:
 
         Returns the matplotlib Figure.
         """
-        import matplotlib
-
-        matplotlib.use("Agg", force=False) if not os.environ.get("DISPLAY") else None
-        import matplotlib.pyplot as plt
-
+        plt = self._pyplot()
         history = np.asarray(history, dtype="float32")
         forecast = self.predict(history)
         ch = self.columns.index(channel) if isinstance(channel, str) else int(channel)
@@ -358,30 +315,17 @@ class Forecaster:
     # ------------------------------------------------------------- save/load
     def _state(self):
         return {
-            "config": self.config.to_dict(),
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "mase_scale": np.asarray(self.mase_scale).tolist(),
             "columns": self.columns,
         }
 
-    def save(self, path):
-        """Saves model and state to the directory `path` (atomically)."""
-        self._require_fitted()
-        return export_lib.save_pipeline(path, self.model, STATE_FILE, self._state())
-
-    @classmethod
-    def load(cls, path):
-        """Loads a Forecaster saved with `save`."""
-        path = os.fspath(path)
-        state = export_lib.read_state(path, STATE_FILE, "Forecaster")
-        self = cls(ForecastingConfig.from_dict(state["config"]))
-        self.model = export_lib.load_pipeline_model(path, self.config.train.precision)
+    def _restore(self, state, path):
         self.mean = np.asarray(state["mean"], dtype="float32")
         self.scale = np.asarray(state["scale"], dtype="float32")
         self.mase_scale = np.asarray(state["mase_scale"])
         self.columns = state["columns"]
-        return self
 
     # ----------------------------------------------------------------- export
     def serving_fn(self):
@@ -405,18 +349,20 @@ class Forecaster:
         `[batch, lookback, channels]` (original units) to `forecast` float32
         `[batch, horizon, channels]` (original units). Verified in a fresh
         process on `sample` (windows of original-unit history) if given."""
-        self._require_fitted()
+        return super().export(path, sample=sample)
+
+    def _endpoints(self):
         signature = [
             tf.TensorSpec([None, self.lookback, self.channels], tf.float32, name="history")
         ]
-        expected = None
-        if sample is not None:
-            sample = np.asarray(sample, dtype="float32")
-            expected = {"forecast": self.predict(sample)}
-            sample = {"history": sample}
-        metadata = {
-            "pipeline": "forecasting",
-            "config": self.config.to_dict(),
+        return {"serve": (self.serving_fn(), signature)}
+
+    def _export_sample(self, sample):
+        sample = np.asarray(sample, dtype="float32")
+        return {"history": sample}, {"forecast": self.predict(sample)}
+
+    def _export_metadata(self):
+        return {
             "inputs": {"history": {"dtype": "float32",
                                    "shape": [None, self.lookback, self.channels],
                                    "units": "original units of each column"}},
@@ -426,11 +372,3 @@ class Forecaster:
             "columns": self.columns,
             "scaler": {"mean": self.mean.tolist(), "scale": self.scale.tolist()},
         }
-        return export_lib.export_saved_model(
-            path,
-            endpoints={"serve": (self.serving_fn(), signature)},
-            track=[self.model],
-            metadata=metadata,
-            sample=sample,
-            expected=expected,
-        )

@@ -7,15 +7,49 @@ model built from them saves to `.keras` and reloads without custom objects.
 import keras
 from keras import ops
 
+from pipelines.validation import check_argument as _check
+
 PACKAGE = "pipelines"
 
 CELL_TYPES = ("lstm", "gru")
 ATTENTION_KINDS = ("additive", "multiplicative")
 
 
-def _check(condition, name, value, requirement):
-    if not condition:
-        raise ValueError(f"Argument `{name}` {requirement}; got {name}={value!r}.")
+class FunctionalModel(keras.Model):
+    """Base of the pipelines' Keras models (as keras-hub's `Backbone`): a
+    functional model built from named parts in `__init__`, whose config holds
+    every constructor argument plus `name`, `trainable` and `dtype`.
+
+    A subclass builds all its layers and calls `super().__init__(inputs=...,
+    outputs=...)` inside `precision.dtype_scope(dtype)`, and extends
+    `get_config` with its own arguments; `from_config` is `cls(**config)`.
+    So a model saved under mixed precision reloads under mixed precision,
+    with no policy set around `keras.models.load_model`.
+
+    Example:
+
+    >>> from pipelines import precision
+    >>> class Doubler(FunctionalModel):
+    ...     def __init__(self, width, dtype=None, **kwargs):
+    ...         with precision.dtype_scope(dtype):
+    ...             x = keras.Input((width,))
+    ...             super().__init__(inputs=x, outputs=keras.layers.Dense(width)(x),
+    ...                              **kwargs)
+    ...         self.width = width
+    ...     def get_config(self):
+    ...         return {**super().get_config(), "width": self.width}
+    >>> m = Doubler(3, dtype="mixed_bfloat16")
+    >>> Doubler.from_config(m.get_config()).layers[-1].compute_dtype
+    'bfloat16'
+    """
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -45,9 +45,9 @@ def resolve(args, task, command="train"):
         # (the one it was trained with), not the domain's default.
         saved = os.path.join(args.run_dir, "config.yaml")
         config_path = saved if os.path.exists(saved) else None
-    config_path = config_path or task.DEFAULT_CONFIG
-    config = task.Config.from_yaml(config_path, args.overrides)
-    run_dir = args.run_dir or os.path.join("runs", task.NAME, config.name)
+    config_path = config_path or task.default_config
+    config = task.config_class.from_yaml(config_path, args.overrides)
+    run_dir = args.run_dir or os.path.join("runs", task.name, config.name)
     if args.data_dir:
         os.environ["PIPELINES_DATA_DIR"] = os.path.abspath(args.data_dir)
     return config, os.path.abspath(run_dir), args.data_dir

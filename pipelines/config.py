@@ -226,9 +226,6 @@ class Config:
                 f.write(text)
         return text
 
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
-
 
 def _deep_copy(tree):
     if isinstance(tree, dict):
@@ -246,21 +243,42 @@ def check(condition, field, value, requirement):
         )
 
 
-def check_decoder(model, prefix="model"):
-    """Checks the fields every attentive-decoder config shares (translation,
-    captioning): `cell_type`, `attention`, `dropout`, `label_smoothing`,
-    `beam_width`, `length_penalty`."""
-    check(model.cell_type in ("gru", "lstm"), f"{prefix}.cell_type", model.cell_type,
-          "must be 'gru' or 'lstm'")
-    check(model.attention in ("additive", "multiplicative"), f"{prefix}.attention",
-          model.attention, "must be 'additive' or 'multiplicative'")
-    check(0 <= model.dropout < 1, f"{prefix}.dropout", model.dropout, "must be in [0, 1)")
-    check(0 <= model.label_smoothing < 1, f"{prefix}.label_smoothing", model.label_smoothing,
-          "must be in [0, 1)")
-    check(model.beam_width >= 1, f"{prefix}.beam_width", model.beam_width,
-          "must be at least 1")
-    check(model.length_penalty >= 0, f"{prefix}.length_penalty", model.length_penalty,
-          "must be >= 0")
+@dataclasses.dataclass
+class DecoderConfig:
+    """The `model` fields of every pipeline built on
+    `pipelines.blocks.AttentiveDecoder` and `pipelines.decoding.beam_search`
+    (translation, captioning): a domain's model section subclasses it,
+    redeclaring a field to change its default, and calls
+    `super().validate()`.
+
+    Args:
+        cell_type: "gru" or "lstm".
+        attention: "additive" (Bahdanau) or "multiplicative" (Luong).
+        dropout: in [0, 1).
+        label_smoothing: of the masked cross-entropy, in [0, 1).
+        beam_width: the default beam (1 = greedy).
+        length_penalty: GNMT alpha (0 = none).
+    """
+
+    cell_type: str = "gru"
+    attention: str = "additive"
+    dropout: float = 0.1
+    label_smoothing: float = 0.0
+    beam_width: int = 4
+    length_penalty: float = 0.6
+
+    def validate(self):
+        check(self.cell_type in ("gru", "lstm"), "model.cell_type", self.cell_type,
+              "must be 'gru' or 'lstm'")
+        check(self.attention in ("additive", "multiplicative"), "model.attention",
+              self.attention, "must be 'additive' or 'multiplicative'")
+        check(0 <= self.dropout < 1, "model.dropout", self.dropout, "must be in [0, 1)")
+        check(0 <= self.label_smoothing < 1, "model.label_smoothing", self.label_smoothing,
+              "must be in [0, 1)")
+        check(self.beam_width >= 1, "model.beam_width", self.beam_width,
+              "must be at least 1")
+        check(self.length_penalty >= 0, "model.length_penalty", self.length_penalty,
+              "must be >= 0")
 
 
 @dataclasses.dataclass

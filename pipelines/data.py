@@ -20,10 +20,9 @@ import glob
 import hashlib
 import logging
 import os
-from typing import Optional
+from typing import Any, Optional
 
 import keras
-import tensorflow as tf
 
 ENV_VAR = "PIPELINES_DATA_DIR"
 
@@ -47,6 +46,31 @@ class Dataset:
     url: Optional[str]
     sha256: Optional[str] = None
     archive_member: Optional[str] = None
+
+
+@dataclasses.dataclass
+class Splits:
+    """What every split loader returns: training, validation and test data
+    (lists of examples, or arrays). `val` is None when the pipeline holds out
+    its own validation share of `train` (its `data.val_fraction`); `test` is
+    empty or None when the data has no test split. Reads as a dict too
+    (`splits["train"]`, `splits.items()`).
+    """
+
+    train: Any
+    val: Any = None
+    test: Any = None
+
+    def __getitem__(self, key):
+        if key not in ("train", "val", "test"):
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def keys(self):
+        return ["train", "val", "test"]
+
+    def items(self):
+        return [(k, self[k]) for k in self.keys()]
 
 
 def data_dir(explicit=None):
@@ -180,17 +204,3 @@ def padded_batches(dataset, batch_size, length_fn, boundaries, padded_shapes=Non
         padding_values=padding_values,
         drop_remainder=drop_remainder,
     )
-
-
-def read_tfrecord_shards(pattern, parse_fn, cycle_length=4, shuffle_files=True,
-                         seed=None):
-    """Reads TFRecord shards matching `pattern`, interleaved, for corpora too
-    big for memory; the same input pipeline shards by file across workers."""
-    files = tf.data.Dataset.list_files(pattern, shuffle=shuffle_files, seed=seed)
-    ds = files.interleave(
-        tf.data.TFRecordDataset,
-        cycle_length=cycle_length,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not shuffle_files,
-    )
-    return ds.map(parse_fn, num_parallel_calls=tf.data.AUTOTUNE)

@@ -44,10 +44,7 @@ def get_strategy(name="default", devices=None, tpu_address=None):
                 "Strategy 'multi_worker' needs the TF_CONFIG environment "
                 "variable describing the cluster and this worker's task."
             )
-        try:
-            json.loads(os.environ["TF_CONFIG"])
-        except json.JSONDecodeError as e:
-            raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from None
+        cluster_config()  # one clear error for bad JSON
         return _MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
         tpu=tpu_address or ""
@@ -81,12 +78,26 @@ class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         return tf.nest.map_structure(reduce_leaf, value)
 
 
+def cluster_config():
+    """`TF_CONFIG` parsed (`{}` when unset or empty)."""
+    raw = os.environ.get("TF_CONFIG", "") or "{}"
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from None
+
+
+def task():
+    """`(type, index)` of this process's task in `TF_CONFIG` (`("chief", 0)`
+    without one: a single process is its own chief)."""
+    info = cluster_config().get("task", {})
+    return info.get("type", "chief"), int(info.get("index", 0))
+
+
 def is_chief():
     """True on the worker that should write checkpoints, logs and exports."""
-    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-    task = config.get("task", {})
-    kind, index = task.get("type", "chief"), task.get("index", 0)
-    has_chief = "chief" in config.get("cluster", {})
+    kind, index = task()
+    has_chief = "chief" in cluster_config().get("cluster", {})
     return kind == "chief" or (not has_chief and kind == "worker" and index == 0)
 
 

@@ -8,19 +8,18 @@ outputs with the in-memory pipeline's on a sample, and only then renames it
 into place. A failure at any point leaves no directory at the target.
 """
 
-import contextlib
 import datetime
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from pipelines.files import atomic_directory, dumps_json
 
 METADATA_FILE = "metadata.json"
 
@@ -98,98 +97,13 @@ def export_saved_model(
         meta.setdefault("endpoints", sorted(endpoints))
         meta["versions"] = versions()
         meta["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
-        with open(os.path.join(tmp, METADATA_FILE), "w") as f:
-            json.dump(meta, f, indent=2, default=_json_default)
+        with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as f:
+            f.write(dumps_json(meta))
         if sample is not None and expected is not None:
             verify_in_fresh_process(
                 tmp, endpoint_to_verify, sample, expected, rtol, atol, imports
             )
     return export_dir
-
-
-@contextlib.contextmanager
-def atomic_directory(path):
-    """Yields a fresh temporary directory beside `path`; when the block
-    succeeds it replaces `path` (renames, so readers never see half a
-    directory), and when it fails it is removed and `path` is left as it was.
-
-    Example:
-
-    >>> import tempfile
-    >>> target = os.path.join(tempfile.mkdtemp(), "out")
-    >>> with atomic_directory(target) as tmp:
-    ...     open(os.path.join(tmp, "a.txt"), "w").close()
-    >>> os.listdir(target)
-    ['a.txt']
-    """
-    path = os.path.abspath(os.fspath(path))
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp-")
-    try:
-        yield tmp
-        _swap_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-MODEL_FILE = "model.keras"
-
-
-def save_pipeline(path, model, state_file, state, files=None):
-    """Writes a saved pipeline to the directory `path`, atomically: the Keras
-    model (`model.keras`), the JSON `state` (config and what the pipeline
-    learned besides weights) as `state_file`, and each `files` entry
-    (`name -> writer(path)`, e.g. a tokenizer's `save`). Returns the
-    absolute path."""
-    with atomic_directory(path) as tmp:
-        model.save(os.path.join(tmp, MODEL_FILE))
-        for name, write in (files or {}).items():
-            write(os.path.join(tmp, name))
-        with open(os.path.join(tmp, state_file), "w") as f:
-            json.dump(state, f, indent=2)
-    return os.path.abspath(os.fspath(path))
-
-
-def load_pipeline_model(path, precision_name):
-    """The Keras model of a pipeline saved by `save_pipeline`, rebuilt under
-    the dtype policy it was trained with."""
-    from pipelines import precision
-
-    with precision.policy_scope(precision_name):
-        return keras.models.load_model(os.path.join(os.fspath(path), MODEL_FILE))
-
-
-def read_state(path, state_file, what):
-    """Reads the JSON state file of a saved pipeline, or names what is missing."""
-    state_path = os.path.join(os.fspath(path), state_file)
-    if not os.path.exists(state_path):
-        raise FileNotFoundError(f"No saved {what} at {os.fspath(path)} (missing {state_file}).")
-    with open(state_path) as f:
-        return json.load(f)
-
-
-def _swap_into_place(tmp, target):
-    if not os.path.exists(target):
-        os.rename(tmp, target)
-        return
-    old = f"{tmp}.old"
-    os.rename(target, old)
-    try:
-        os.rename(tmp, target)
-    except BaseException:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def verify_in_fresh_process(export_dir, endpoint, sample, expected, rtol=1e-4,
@@ -215,8 +129,3 @@ def verify_in_fresh_process(export_dir, endpoint, sample, expected, rtol=1e-4,
                 "reproduce the in-memory pipeline:\n"
                 + (result.stdout + result.stderr).strip()[-3000:]
             )
-
-
-def load(export_dir):
-    """Loads an export with `tf.saved_model.load` (no Keras, no Python code)."""
-    return tf.saved_model.load(os.fspath(export_dir))

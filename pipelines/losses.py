@@ -47,5 +47,6 @@ class MaskedSparseCrossEntropy(keras.losses.Loss):
         return ops.sum(nll * mask) / ops.maximum(ops.sum(mask), 1.0)
 
     def get_config(self):
-        return {"name": self.name, "pad_id": self.pad_id,
-                "label_smoothing": self.label_smoothing}
+        config = super().get_config()
+        config.update({"pad_id": self.pad_id, "label_smoothing": self.label_smoothing})
+        return config

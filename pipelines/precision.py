@@ -13,6 +13,8 @@ Example:
 'float32'
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -79,3 +81,29 @@ class policy_scope:
     def __exit__(self, *exc):
         keras.config.set_dtype_policy(self._previous)
         return False
+
+
+@contextlib.contextmanager
+def dtype_scope(dtype=None):
+    """Context manager: every layer created inside takes the dtype policy
+    `dtype` (a policy name, a `keras.DTypePolicy` or its serialised dict;
+    None: the policy in force). Yields the policy.
+
+    A model that builds its layers inside `dtype_scope(dtype)` and stores
+    its policy in `get_config` is rebuilt with that policy by
+    `keras.models.load_model`, whatever the global policy is then.
+
+    Example:
+
+    >>> with dtype_scope("mixed_float16") as policy:
+    ...     layer = keras.layers.Dense(2)
+    >>> layer.compute_dtype, policy.name, current()
+    ('float16', 'mixed_float16', 'float32')
+    """
+    previous = keras.config.dtype_policy()
+    policy = previous if dtype is None else keras.dtype_policies.get(dtype)
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield policy
+    finally:
+        keras.config.set_dtype_policy(previous)

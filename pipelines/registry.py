@@ -15,8 +15,9 @@ DOMAINS = {
 
 
 def get_task(domain):
+    """The domain's `pipelines.task.Task` (its task module's `TASK`)."""
     if domain not in DOMAINS:
         raise ValueError(
             f"Unknown domain {domain!r}; available: {sorted(DOMAINS)}."
         )
-    return importlib.import_module(DOMAINS[domain])
+    return importlib.import_module(DOMAINS[domain]).TASK

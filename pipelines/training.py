@@ -15,12 +15,13 @@ Starting the same command again after a crash or a SIGKILL resumes after the
 last finished epoch: no finished epoch is lost and none is repeated.
 """
 
+import contextlib
 import csv
-import io
 import json
 import logging
 import math
 import os
+import shutil
 import tempfile
 import warnings
 
@@ -30,6 +31,7 @@ import tensorflow as tf
 import yaml
 
 from pipelines import distribute
+from pipelines.files import atomic_write_text, write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +41,6 @@ RESUMABLE_CHANGES = ("train.epochs", "train.verbose", "train.tensorboard")
 
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN or infinite; the last finished epoch is kept."""
-
-
-def atomic_write_text(path, text):
-    """Writes `text` to `path` so that a reader never sees half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def seed_everything(seed):
@@ -123,7 +108,7 @@ class RunDir:
     def write_metrics(self, metrics):
         current = self.read_metrics()
         current.update(metrics)
-        atomic_write_text(self.metrics, json.dumps(_jsonable(current), indent=2))
+        write_json(self.metrics, current)
         return current
 
     def read_metrics(self):
@@ -144,24 +129,12 @@ class RunDir:
             rows = list(csv.DictReader(f))
         return [
             {
-                k: (int(v) if k == "epoch" else float(v))
+                k: (int(v) if k in ("epoch", "member") else float(v))
                 for k, v in r.items()
                 if k is not None and v not in (None, "")
             }
             for r in rows
         ]
-
-
-def write_predictions(lines, output_path, key):
-    """Writes `lines` (UTF-8, one per line) to `output_path` and returns
-    `{key: its absolute path}`; with no path, prints them and returns None.
-    The `predict` of every line-oriented task ends here."""
-    if output_path:
-        with open(output_path, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-        return {key: os.path.abspath(output_path)}
-    print("\n".join(lines))
-    return None
 
 
 def _flatten(tree, prefix=""):
@@ -184,18 +157,6 @@ def _get(tree, dotted):
     return _flatten(tree).get(dotted)
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
-
-
 def _finite(value):
     try:
         return math.isfinite(float(value))
@@ -203,9 +164,52 @@ def _finite(value):
         return True
 
 
-def _resumed_epoch(model):
-    """The epoch `fit` starts at, as set by `BackupAndRestore` (0 if none)."""
+# Keras keeps two things this runner needs only in private attributes; each
+# is read or written here alone, and tests/pipelines/test_training.py pins
+# their behaviour on the installed Keras version.
+
+def resumed_epoch(model):
+    """The epoch `fit` starts at, as set by `BackupAndRestore` (0 if none).
+    Keras keeps it in `model._initial_epoch`."""
     return int(getattr(model, "_initial_epoch", None) or 0)
+
+
+def set_resumed_epoch(model, epoch):
+    """Makes the next `fit` start at `epoch` (None: at its `initial_epoch`
+    argument); `fit` reads `model._initial_epoch` after the callbacks'
+    `on_train_begin`."""
+    model._initial_epoch = epoch
+
+
+def resolve_monitor_mode(callback):
+    """Sets `callback.monitor_op` (an `EarlyStopping` or a subclass) from its
+    metric's name and direction, as Keras does at the first epoch end
+    (`_set_monitor_op`). Raises ValueError while the model's metrics are
+    not built yet."""
+    callback._set_monitor_op()
+
+
+def lower_is_better(model, monitor):
+    """True when a lower `monitor` is better, by Keras's own rule (the rule
+    `EarlyStopping` applies); ValueError while the metrics are not built."""
+    probe = keras.callbacks.EarlyStopping(monitor=monitor, min_delta=1.0)
+    probe.set_model(model)
+    resolve_monitor_mode(probe)
+    return probe.min_delta < 0
+
+
+@contextlib.contextmanager
+def run_directory(path=None, prefix="run"):
+    """Yields the `RunDir` at `path`, or a temporary one (removed at the end)
+    when `path` is None, for a `fit` called without a run directory."""
+    temp = None
+    if path is None:
+        path = temp = tempfile.mkdtemp(prefix=f"{prefix}-")
+    try:
+        yield path if isinstance(path, RunDir) else RunDir(path)
+    finally:
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
 
 
 class ResumableRun(keras.callbacks.BackupAndRestore):
@@ -234,10 +238,10 @@ class ResumableRun(keras.callbacks.BackupAndRestore):
         # Keras never resets `_initial_epoch`: a model object fitted before
         # would otherwise start at the epoch of an earlier backup. Only this
         # run's backup may set it.
-        self.model._initial_epoch = None
+        set_resumed_epoch(self.model, None)
         self.diverged_at = None
         super().on_train_begin(logs)
-        self.initial_epoch = _resumed_epoch(self.model)
+        self.initial_epoch = resumed_epoch(self.model)
         # Drop rows of epochs that will run again (killed after the row was
         # written but before the backup).
         rows = [r for r in self.run_dir.read_history() if r["epoch"] < self.initial_epoch]
@@ -246,23 +250,7 @@ class ResumableRun(keras.callbacks.BackupAndRestore):
             log.info("Resuming %s after epoch %d", self.run_dir.path, self.initial_epoch)
 
     def _write_rows(self, rows):
-        if not rows:
-            if os.path.exists(self.run_dir.history):
-                os.remove(self.run_dir.history)
-            return
-        keys = list(rows[0].keys())
-        for r in rows[1:]:
-            keys += [k for k in r if k not in keys]
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(keys)
-        for r in rows:
-            # A value an epoch did not log is an empty cell.
-            writer.writerow(
-                [str(int(r[k])) if k == "epoch" else (repr(float(r[k])) if k in r else "")
-                 for k in keys]
-            )
-        atomic_write_text(self.run_dir.history, out.getvalue())
+        write_table(self.run_dir.history, rows)
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -340,11 +328,8 @@ class BestCheckpoint(keras.callbacks.Callback):
                 self._lower = self.mode == "min"
             else:
                 # Keras's own rule (metric name and direction), as EarlyStopping.
-                probe = keras.callbacks.EarlyStopping(monitor=self.monitor, min_delta=1.0)
-                probe.set_model(self.model)
                 try:
-                    probe._set_monitor_op()
-                    self._lower = probe.min_delta < 0
+                    self._lower = lower_is_better(self.model, self.monitor)
                 except ValueError:
                     # The metrics are not built yet (before the first epoch
                     # of a fresh model): go by the name, and ask again later.
@@ -385,7 +370,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         )
 
     def on_train_begin(self, logs=None):
-        last = _resumed_epoch(self.model) - 1
+        last = resumed_epoch(self.model) - 1
         if last < 0:
             return
         record = self.best()
@@ -414,12 +399,12 @@ class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        initial = _resumed_epoch(self.model)
+        initial = resumed_epoch(self.model)
         rows = [r for r in self.run_dir.read_history() if r["epoch"] < initial]
         if not rows:
             return
         if self.monitor_op is None:
-            self._set_monitor_op()
+            resolve_monitor_mode(self)
         stopped = False
         for row in rows:
             current = row.get(self.monitor)
@@ -436,7 +421,7 @@ class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             log.info("%s already stopped early after epoch %d", self.run_dir.path, initial)
             epochs = int((self.params or {}).get("epochs", initial))
             # `fit` reads `_initial_epoch` after on_train_begin: no epoch runs.
-            self.model._initial_epoch = max(initial, epochs)
+            set_resumed_epoch(self.model, max(initial, epochs))
 
 
 def make_optimizer(train_config):
@@ -490,7 +475,8 @@ def fit(model, train_data, val_data, train_config, run_dir, monitor="val_loss",
         run_dir = RunDir(run_dir)
     if not distribute.is_chief():
         # Non-chief workers write their (identical) state somewhere private.
-        run_dir = RunDir(os.path.join(run_dir.path, "workers", _task_index()))
+        kind, index = distribute.task()
+        run_dir = RunDir(os.path.join(run_dir.path, "workers", f"{kind}-{index}"))
         os.makedirs(run_dir.checkpoints, exist_ok=True)
     if (
         val_data is None
@@ -541,9 +527,3 @@ def fit(model, train_data, val_data, train_config, run_dir, monitor="val_loss",
     if os.path.exists(run_dir.best_weights):
         model.load_weights(run_dir.best_weights)
     return run_dir.read_history()
-
-
-def _task_index():
-    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-    task = config.get("task", {})
-    return f"{task.get('type', 'worker')}-{task.get('index', 0)}"

@@ -3,15 +3,28 @@
 Each check asserts a property a user relies on: configs round-trip, a model
 takes a training step, a saved model reloads equal, an export reloads equal,
 and mixed precision keeps variables in float32 and heads in float32.
+
+One entry per role, as keras-hub's `TestCase` has:
+
+- `run_layer_test(make, args, ...)`: a layer builds, runs eagerly and
+  symbolically (the same outputs), takes a training step, round-trips its
+  config and a `.keras` file, and keeps float32 variables under mixed
+  precision;
+- `run_pipeline_test(pipeline, inputs, ...)`: a fitted pipeline answers,
+  refuses bad input with the given messages, reloads equal after `save`,
+  and its export (verified in a fresh process) reproduces it after
+  `tf.saved_model.load`.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from pipelines import precision
@@ -91,3 +104,173 @@ def assert_mixed_precision(build_model, x, y, policy, loss="mse"):
     history = model.fit(x, y, epochs=1, batch_size=len(x), verbose=0)
     assert np.isfinite(history.history["loss"][0])
     return model
+
+
+# ---------------------------------------------------------------------------
+# Role: layer
+# ---------------------------------------------------------------------------
+
+def _to_list(outputs):
+    return [keras.ops.convert_to_numpy(o) for o in keras.tree.flatten(outputs)]
+
+
+def _symbolic(value, name):
+    value = np.asarray(value)
+    return keras.Input(value.shape[1:], batch_size=None, dtype=value.dtype.name, name=name)
+
+
+def run_layer_test(make, args, kwargs=None, expected_shapes=None, train=True,
+                   mixed_precision=True, atol=1e-5):
+    """Checks a layer the way every layer of ours must hold up.
+
+    Args:
+        make: `() -> layer` (a fresh, unbuilt layer each call).
+        args: numpy arrays, the positional inputs of the call.
+        kwargs: numpy arrays passed by keyword (masks, states).
+        expected_shapes: the output shapes (a list, outputs flattened).
+        train: take one training step (MSE of the float outputs to zero).
+        mixed_precision: build under mixed_bfloat16 and check the variables
+            stay float32 and the compute dtype is bfloat16 (unless the
+            layer pins its own dtype).
+
+    Returns:
+        The eager layer.
+    """
+    kwargs = dict(kwargs or {})
+    layer = make()
+    eager = _to_list(layer(*args, **kwargs))
+    if expected_shapes is not None:
+        assert [tuple(o.shape) for o in eager] == [tuple(s) for s in expected_shapes]
+
+    # Symbolic call in a functional model, weights copied: the same outputs.
+    inputs = [_symbolic(a, f"arg_{i}") for i, a in enumerate(args)]
+    kw_inputs = {k: _symbolic(v, k) for k, v in kwargs.items()}
+    twin = make()
+    outputs = twin(*inputs, **kw_inputs)
+    model = keras.Model(inputs + list(kw_inputs.values()), outputs)
+    twin.set_weights(layer.get_weights())
+    feed = list(args) + list(kwargs.values())
+    symbolic = _to_list(model(feed, training=False))
+    for a, b in zip(_to_list(layer(*args, **kwargs, training=False)), symbolic):
+        np.testing.assert_allclose(a, b, atol=atol)
+
+    # Serialisation: the config round-trips and a `.keras` file reloads equal.
+    config = layer.get_config()
+    clone = layer.__class__.from_config(config)
+    assert clone.get_config() == config
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "layer.keras")
+        model.save(path)
+        reloaded = keras.models.load_model(path)
+        for a, b in zip(symbolic, _to_list(reloaded(feed, training=False))):
+            np.testing.assert_allclose(a, b, atol=atol)
+
+    if train and layer.trainable_weights:
+        targets = [np.zeros(o.shape, "float32") for o in symbolic
+                   if np.issubdtype(o.dtype, np.floating)]
+        floats = [o for o in keras.tree.flatten(outputs)
+                  if "float" in str(o.dtype)]
+        trainer = keras.Model(model.inputs, floats)
+        trainer.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")
+        before = [w.copy() for w in twin.get_weights()]
+        loss = trainer.train_on_batch(feed, targets if len(targets) > 1 else targets[0])
+        assert np.all(np.isfinite(loss)), loss
+        assert any(not np.allclose(a, b) for a, b in zip(before, twin.get_weights())), \
+            "one training step changed no weight"
+
+    if mixed_precision:
+        from pipelines import precision
+
+        with precision.policy_scope("mixed_bfloat16"):
+            half = make()
+        out = half(*args, **kwargs)
+        assert all(v.dtype == "float32" for v in half.weights)
+        if half.dtype_policy.name == "mixed_bfloat16":
+            assert half.compute_dtype == "bfloat16"
+        assert all(np.all(np.isfinite(o.astype("float32"))) for o in _to_list(out)
+                   if np.issubdtype(o.dtype, np.floating) or o.dtype.name == "bfloat16")
+    return layer
+
+
+# ---------------------------------------------------------------------------
+# Role: pipeline
+# ---------------------------------------------------------------------------
+
+def assert_same_answers(a, b, atol=1e-5):
+    """Two pipeline answers agree: equal strings, close numbers, recursively
+    through lists, tuples (named too) and dicts."""
+    if isinstance(a, dict):
+        assert set(a) == set(b)
+        for k in a:
+            assert_same_answers(a[k], b[k], atol)
+    elif isinstance(a, (list, tuple)) and not isinstance(a, str):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same_answers(x, y, atol)
+    elif isinstance(a, (str, bytes)):
+        assert a == b
+    else:
+        a, b = np.asarray(a), np.asarray(b)
+        if a.dtype.kind in "USO":
+            assert a.tolist() == b.tolist()
+        else:
+            np.testing.assert_allclose(a, b, atol=atol)
+
+
+def run_pipeline_test(pipeline, inputs, tmp_path, sample=None, bad_inputs=(),
+                      predict=None, endpoint="serve", atol=1e-5):
+    """Checks a fitted pipeline the way every pipeline of ours must hold up.
+
+    Args:
+        pipeline: a fitted `pipelines.pipeline.Pipeline`.
+        inputs: what its `predict` takes (a list of inputs, a batch).
+        tmp_path: a folder for the saved pipeline and the export.
+        sample: the export's verification sample (default: `inputs`).
+        bad_inputs: `(input, exception type, message regex)` triples that
+            `predict` must refuse with exactly that error.
+        predict: `(pipeline, inputs) -> answers` (default: `predict`).
+        endpoint: the export's endpoint to check.
+
+    Returns:
+        `(reloaded pipeline, the export's outputs on the sample)`.
+    """
+    predict = predict or (lambda p, x: p.predict(x))
+    answers = predict(pipeline, inputs)
+
+    # Not fitted: one clear error.
+    fresh = type(pipeline)(pipeline.config)
+    with pytest.raises(RuntimeError, match=re.escape(
+            f"This {type(pipeline).__name__} is not fitted yet: call fit() or load().")):
+        predict(fresh, inputs)
+
+    for bad, error, message in bad_inputs:
+        with pytest.raises(error, match=message):
+            predict(pipeline, bad)
+
+    # save -> load: the same config and the same answers.
+    saved = pipeline.save(os.path.join(tmp_path, "saved"))
+    reloaded = type(pipeline).load(saved)
+    assert reloaded.config == pipeline.config
+    assert reloaded.model.dtype_policy.name == pipeline.model.dtype_policy.name
+    assert_same_answers(predict(reloaded, inputs), answers, atol)
+
+    # export (verified in a fresh process) -> tf.saved_model.load: the same
+    # outputs as the in-memory pipeline.
+    sample = inputs if sample is None else sample
+    feed, expected = pipeline._export_sample(sample)
+    path = pipeline.export(os.path.join(tmp_path, "export"), sample=sample)
+    metadata = json.load(open(os.path.join(path, "metadata.json")))
+    assert metadata["pipeline"] == pipeline.export_name
+    assert metadata["config"] == json.loads(json.dumps(pipeline.config.to_dict()))
+    loaded = tf.saved_model.load(path)
+    outputs = getattr(loaded, endpoint)(**{k: tf.constant(v) for k, v in feed.items()})
+    for name, want in expected.items():
+        got = outputs[name].numpy()
+        if got.dtype.kind in "SO":
+            assert [g.decode("utf-8") for g in got.ravel()] == [str(w) for w in
+                                                               np.asarray(want).ravel()]
+        else:
+            np.testing.assert_allclose(got, want, atol=atol)
+    return reloaded, outputs

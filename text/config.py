@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import yaml
 
-from pipelines.config import Config, ConfigError, TrainConfig, check, check_decoder
+from pipelines.config import Config, ConfigError, DecoderConfig, TrainConfig, check
 
 TASKS = ("translation", "classification")
 
@@ -91,10 +91,11 @@ class TokenizerConfig:
 
 
 @dataclasses.dataclass
-class TranslationModelConfig:
+class TranslationModelConfig(DecoderConfig):
     """Args: the network (see `text.model.Seq2SeqTranslator`), plus
         label_smoothing of the loss, and the decoding defaults: beam_width
-        (1 = greedy) and length_penalty (GNMT alpha).
+        (1 = greedy) and length_penalty (GNMT alpha); the decoder's fields
+        are `pipelines.config.DecoderConfig`'s.
     """
 
     embedding_dim: int = 256
@@ -111,7 +112,7 @@ class TranslationModelConfig:
         for field in ("embedding_dim", "units", "encoder_layers"):
             check(getattr(self, field) >= 1, f"model.{field}", getattr(self, field),
                   "must be positive")
-        check_decoder(self)
+        super().validate()
 
 
 def _default_train():

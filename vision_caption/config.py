@@ -3,7 +3,7 @@
 import dataclasses
 from typing import List, Optional
 
-from pipelines.config import Config, TrainConfig, check, check_decoder
+from pipelines.config import Config, DecoderConfig, TrainConfig, check
 from vision_caption import preprocess
 from vision_caption.model import ENCODERS
 
@@ -121,8 +121,9 @@ def _default_filters():
 
 
 @dataclasses.dataclass
-class ModelConfig:
-    """Args: the network (see `vision_caption.model.ImageCaptioner`), plus:
+class ModelConfig(DecoderConfig):
+    """Args: the network (see `vision_caption.model.ImageCaptioner`; the
+    decoder's fields are `pipelines.config.DecoderConfig`'s), plus:
         cache_features: with a frozen encoder (`fine_tune: false`), encode
             every training image once and train on the cached grids.
         label_smoothing: of the masked cross-entropy.
@@ -164,7 +165,7 @@ class ModelConfig:
             check(getattr(self, field) >= 1, f"model.{field}", getattr(self, field),
                   "must be positive")
         check(self.max_length >= 2, "model.max_length", self.max_length, "must be at least 2")
-        check_decoder(self)
+        super().validate()
 
 
 def _default_train():

@@ -95,20 +95,16 @@ def test_backtest_and_plot(fitted):
 
 def test_save_load_and_export(fitted, tmp_path):
     f, series, _ = fitted
-    f.save(tmp_path / "saved")
-    g = Forecaster.load(tmp_path / "saved")
-    np.testing.assert_allclose(g.predict(series[:600]), f.predict(series[:600]), atol=1e-6)
-    assert g.columns == ["a", "b"] and g.config == f.config
-
     sample = np.stack([series[576:600], series[300:324]])
-    path = f.export(tmp_path / "export", sample=sample)  # verified in a fresh process
-    outputs = harness.assert_export_reload_equal(
-        path, "serve", {"history": sample}, {"forecast": f.predict(sample)}
-    )
-    assert outputs["forecast"].dtype == tf.float32
-    loaded = tf.saved_model.load(path)
     bad = sample.copy()
     bad[0, 3, 0] = np.nan
+    g, outputs = harness.run_pipeline_test(
+        f, series[:600], tmp_path, sample=sample,
+        bad_inputs=[(bad, ValueError, r"The history contains NaN or infinite values \(first at "
+                                      r"row 3, channel 0\)")])
+    assert g.columns == ["a", "b"]
+    assert outputs["forecast"].dtype == tf.float32
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
     with pytest.raises(tf.errors.InvalidArgumentError, match="history contains NaN or infinite values"):
         loaded.serve(history=tf.constant(bad))
     with pytest.raises((ValueError, TypeError)):

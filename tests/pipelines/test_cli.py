@@ -6,10 +6,10 @@ from pipelines import cli
 
 
 class _Task:
-    NAME = "toy"
-    DEFAULT_CONFIG = "default.yaml"
+    name = "toy"
+    default_config = "default.yaml"
 
-    class Config:
+    class config_class:
         @staticmethod
         def from_yaml(path, overrides):
             return types.SimpleNamespace(name="toy", path=path, overrides=overrides)

@@ -413,11 +413,63 @@ def test_make_optimizer_clips_by_default_and_uses_adamw_with_decay():
 
 
 def test_atomic_write_text_replaces_whole_file(tmp_path):
+    from pipelines import files
+
     path = tmp_path / "sub" / "f.txt"
-    training.atomic_write_text(path, "one")
-    training.atomic_write_text(path, "two")
+    files.atomic_write_text(path, "one")
+    files.atomic_write_text(path, "two")
     assert path.read_text() == "two"
     assert os.listdir(path.parent) == ["f.txt"]
+
+
+def test_history_table_reads_back_exactly(tmp_path):
+    from pipelines import files
+
+    run = training.RunDir(tmp_path)
+    rows = [{"epoch": 0, "loss": 0.1, "member": 1}, {"epoch": 1, "loss": 1 / 3, "val_loss": 2.0}]
+    files.write_table(run.history, rows)
+    assert run.read_history() == rows
+    files.write_table(run.history, [])
+    assert not os.path.exists(run.history)
+
+
+def test_private_keras_attributes_behave_as_the_runner_expects(tmp_path):
+    """Pins the two private Keras attributes `training` relies on, on the
+    installed Keras: `_initial_epoch` decides where `fit` starts (read after
+    the callbacks' on_train_begin), and `_set_monitor_op` gives a metric's
+    direction."""
+    model = _model()
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    assert training.resumed_epoch(model) == 0
+    started = []
+
+    class StartAt(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            training.set_resumed_epoch(self.model, 2)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            started.append(epoch)
+
+    model.fit(_data(n=32), epochs=4, verbose=0, shuffle=False, callbacks=[StartAt()])
+    assert started == [2, 3]
+    assert training.resumed_epoch(model) == 2
+    # Directions, by Keras's own rule, once the metrics are built.
+    assert training.lower_is_better(model, "val_loss") is True
+    assert training.lower_is_better(model, "mae") is True
+    clf = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    clf.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    clf.fit(np.zeros((8, 4)), np.zeros(8), verbose=0)
+    assert training.lower_is_better(clf, "val_accuracy") is False
+
+
+def test_run_directory_is_temporary_only_without_a_path(tmp_path):
+    with training.run_directory(None, "demo") as run:
+        temp = run.path
+        assert os.path.basename(temp).startswith("demo-") and os.path.isdir(temp)
+    assert not os.path.exists(temp)
+    with training.run_directory(str(tmp_path / "kept")) as run:
+        os.makedirs(run.path)
+    assert os.path.isdir(tmp_path / "kept")
 
 
 def test_unknown_length_dataset_trains_every_batch_without_a_warning(tmp_path, recwarn):

@@ -14,16 +14,13 @@ position-plus-channel query (no error accumulation across steps).
 import keras
 from keras import ops
 
-from pipelines.blocks import RecurrentEncoder
+from pipelines import precision
+from pipelines.blocks import FunctionalModel, RecurrentEncoder
 from pipelines.precision import HEAD_DTYPE
+from pipelines.validation import check_argument as _check
 
 PACKAGE = "forecasting"
 NORMALIZATIONS = ("last", "revin", "none")
-
-
-def _check(condition, name, value, requirement):
-    if not condition:
-        raise ValueError(f"Argument `{name}` {requirement}; got {name}={value!r}.")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -117,7 +114,7 @@ class SegmentQueries(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class SegRNN(keras.Model):
+class SegRNN(FunctionalModel):
     """Segment-recurrent forecaster: `[b, lookback, C]` -> `[b, horizon, C]`.
 
     Works on standardised series (the `Forecaster` scales around it).
@@ -152,6 +149,7 @@ class SegRNN(keras.Model):
         num_layers=1,
         dropout=0.5,
         normalization="last",
+        dtype=None,
         **kwargs,
     ):
         for name, value in (("lookback", lookback), ("horizon", horizon),
@@ -167,38 +165,41 @@ class SegRNN(keras.Model):
         in_segments = lookback // segment_length
         out_segments = horizon // segment_length
 
-        # === Layers ===
-        # float32: the statistics and the restored forecast stay full precision.
-        norm = WindowNormalization(normalization, dtype=HEAD_DTYPE, name="window_norm")
-        embed = keras.layers.Dense(units, activation="relu", name="segment_embedding")
-        encoder = RecurrentEncoder(
-            units, num_layers=num_layers, cell_type=cell_type,
-            return_sequences=False, return_state=True, name="encoder",
-        )
-        queries = SegmentQueries(out_segments, channels, units, name="queries")
-        decoder = RecurrentEncoder(
-            units, cell_type=cell_type, return_sequences=False, name="decoder"
-        )
-        drop = keras.layers.Dropout(dropout, name="dropout")
-        head = keras.layers.Dense(segment_length, dtype=HEAD_DTYPE, name="head")
+        # Every layer (and the model) takes the policy `dtype`; it is in
+        # get_config, so a reload rebuilds the same policy.
+        with precision.dtype_scope(dtype):
+            # === Layers ===
+            # float32: the statistics and the restored forecast stay full precision.
+            norm = WindowNormalization(normalization, dtype=HEAD_DTYPE, name="window_norm")
+            embed = keras.layers.Dense(units, activation="relu", name="segment_embedding")
+            encoder = RecurrentEncoder(
+                units, num_layers=num_layers, cell_type=cell_type,
+                return_sequences=False, return_state=True, name="encoder",
+            )
+            queries = SegmentQueries(out_segments, channels, units, name="queries")
+            decoder = RecurrentEncoder(
+                units, cell_type=cell_type, return_sequences=False, name="decoder"
+            )
+            drop = keras.layers.Dropout(dropout, name="dropout")
+            head = keras.layers.Dense(segment_length, dtype=HEAD_DTYPE, name="head")
 
-        # === Functional model ===
-        inputs = keras.Input((lookback, channels), name="history")
-        x, stats = norm(inputs)
-        # [b, L, C] -> [b * C, segments, segment_length]: one sequence per channel.
-        x = ops.reshape(ops.transpose(x, (0, 2, 1)), (-1, in_segments, segment_length))
-        x = embed(x)
-        last, state = encoder(x)
-        # Parallel decoding: every output segment starts from the final state
-        # and gets its own query, so all segments are decoded in one GRU step.
-        q = queries(last)
-        state = [ops.repeat(s, out_segments, axis=0) for s in state]
-        y = decoder(q, initial_state=state)
-        y = head(drop(y))  # [b * C * m, segment_length]
-        y = ops.reshape(y, (-1, channels, horizon))
-        y = ops.transpose(y, (0, 2, 1))
-        outputs = norm(y, stats=stats, inverse=True)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+            # === Functional model ===
+            inputs = keras.Input((lookback, channels), name="history")
+            x, stats = norm(inputs)
+            # [b, L, C] -> [b * C, segments, segment_length]: one sequence per channel.
+            x = ops.reshape(ops.transpose(x, (0, 2, 1)), (-1, in_segments, segment_length))
+            x = embed(x)
+            last, state = encoder(x)
+            # Parallel decoding: every output segment starts from the final state
+            # and gets its own query, so all segments are decoded in one GRU step.
+            q = queries(last)
+            state = [ops.repeat(s, out_segments, axis=0) for s in state]
+            y = decoder(q, initial_state=state)
+            y = head(drop(y))  # [b * C * m, segment_length]
+            y = ops.reshape(y, (-1, channels, horizon))
+            y = ops.transpose(y, (0, 2, 1))
+            outputs = norm(y, stats=stats, inverse=True)
+            super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
         self.lookback = lookback
@@ -213,8 +214,7 @@ class SegRNN(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "lookback": self.lookback,
             "horizon": self.horizon,
             "channels": self.channels,
@@ -226,13 +226,9 @@ class SegRNN(keras.Model):
             "normalization": self.normalization,
         }
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class LinearForecaster(keras.Model):
+class LinearForecaster(FunctionalModel):
     """The linear baseline as a Keras model: one dense map from the lookback
     to the horizon, shared by all channels, on last-value-normalised windows.
 
@@ -243,17 +239,21 @@ class LinearForecaster(keras.Model):
     (1, 12, 2)
     """
 
-    def __init__(self, lookback, horizon, channels, normalization="last", **kwargs):
-        # === Layers ===
-        # float32: the statistics and the restored forecast stay full precision.
-        norm = WindowNormalization(normalization, dtype=HEAD_DTYPE, name="window_norm")
-        dense = keras.layers.Dense(horizon, dtype=HEAD_DTYPE, name="linear")
-        # === Functional model ===
-        inputs = keras.Input((lookback, channels), name="history")
-        x, stats = norm(inputs)
-        y = ops.transpose(dense(ops.transpose(x, (0, 2, 1))), (0, 2, 1))
-        outputs = norm(y, stats=stats, inverse=True)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+    def __init__(self, lookback, horizon, channels, normalization="last", dtype=None,
+                 **kwargs):
+        # Every layer (and the model) takes the policy `dtype`; it is in
+        # get_config, so a reload rebuilds the same policy.
+        with precision.dtype_scope(dtype):
+            # === Layers ===
+            # float32: the statistics and the restored forecast stay full precision.
+            norm = WindowNormalization(normalization, dtype=HEAD_DTYPE, name="window_norm")
+            dense = keras.layers.Dense(horizon, dtype=HEAD_DTYPE, name="linear")
+            # === Functional model ===
+            inputs = keras.Input((lookback, channels), name="history")
+            x, stats = norm(inputs)
+            y = ops.transpose(dense(ops.transpose(x, (0, 2, 1))), (0, 2, 1))
+            outputs = norm(y, stats=stats, inverse=True)
+            super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Config ===
         self.lookback = lookback
         self.horizon = horizon
@@ -262,17 +262,12 @@ class LinearForecaster(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "lookback": self.lookback,
             "horizon": self.horizon,
             "channels": self.channels,
             "normalization": self.normalization,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 MODELS = {"segrnn": SegRNN, "linear": LinearForecaster}

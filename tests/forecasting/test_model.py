@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from forecasting.models import LinearForecaster, SegRNN, WindowNormalization
+from forecasting.model import LinearForecaster, SegRNN, WindowNormalization
 from tests import harness
 
 RNG = np.random.default_rng(0)
@@ -57,3 +57,33 @@ def test_argument_errors():
         _segrnn(horizon=7)
     with pytest.raises(ValueError, match=r"`mode` must be one of \['last', 'revin', 'none'\]"):
         WindowNormalization("zscore")
+
+
+def test_layers_hold_up_on_their_own():
+    from forecasting.model import SegmentQueries
+
+    state = RNG.normal(size=(6, 8)).astype("float32")  # batch 2 x 3 channels
+    harness.run_layer_test(lambda: SegmentQueries(4, 3, 8), [state],
+                           expected_shapes=[(24, 1, 8)])
+    x = RNG.normal(size=(2, 10, 3)).astype("float32")
+    for mode in ("last", "revin", "none"):
+        # No weights: nothing to train, but it must run, serialise and keep
+        # its float32 statistics.
+        harness.run_layer_test(lambda: WindowNormalization(mode), [x], train=False)
+
+
+def test_dtype_policy_is_part_of_the_model_config(tmp_path):
+    from pipelines import precision
+
+    with precision.policy_scope("mixed_bfloat16"):
+        model = _segrnn()
+    assert model.get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    path = tmp_path / "m.keras"
+    model.save(path)
+    import keras
+
+    # The global policy is float32 here: the reload keeps the model's own.
+    reloaded = keras.models.load_model(path)
+    assert reloaded.dtype_policy.name == "mixed_bfloat16"
+    assert reloaded.get_layer("segment_embedding").compute_dtype == "bfloat16"
+    assert reloaded.get_layer("head").compute_dtype == "float32"

@@ -1,0 +1,140 @@
+"""Writing files so that nobody ever reads half of one, and JSON of numpy.
+
+Every file or folder the toolkit leaves behind (a run's config, history and
+metrics, a saved pipeline, an export, a manifest) is written here: into a
+temporary sibling first, then renamed into place, so a reader (or a run
+killed half-way) sees the old version or the new one, never a mixture.
+
+Example:
+
+>>> import json, os, tempfile
+>>> import numpy as np
+>>> path = os.path.join(tempfile.mkdtemp(), "m.json")
+>>> write_json(path, {"mse": np.float32(0.5), "rows": np.arange(2)})
+>>> json.load(open(path))
+{'mse': 0.5, 'rows': [0, 1]}
+"""
+
+import contextlib
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+
+def jsonable(obj):
+    """`obj` with numpy scalars and arrays (also inside dicts, lists and
+    tuples) turned into plain Python numbers and lists, and dict keys into
+    strings: what `json.dump` accepts."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
+
+
+def _json_default(obj):
+    # Anything else json cannot write (a path, a dtype) is written as text.
+    converted = jsonable(obj)
+    return str(obj) if converted is obj else converted
+
+
+def dumps_json(obj, indent=2):
+    """JSON text of `obj` (numpy values converted, anything else as `str`)."""
+    return json.dumps(jsonable(obj), indent=indent, default=_json_default)
+
+
+def atomic_write_text(path, text, encoding="utf-8"):
+    """Writes `text` to `path` so that a reader never sees half a file: into
+    a temporary file in the same folder, flushed to disk, then renamed."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_json(path, obj):
+    """`atomic_write_text` of `dumps_json(obj)`."""
+    atomic_write_text(path, dumps_json(obj))
+
+
+def write_table(path, rows, integer_columns=("epoch", "member")):
+    """Writes `rows` (dicts) as a CSV table, atomically; no rows removes the
+    file. Columns are the union of the rows' keys in first-seen order; a
+    value a row lacks is an empty cell; `integer_columns` are written as
+    integers and the other values as exact floats (`repr`), so the table
+    reads back to the same numbers."""
+    if not rows:
+        if os.path.exists(path):
+            os.remove(path)
+        return
+    keys = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(keys)
+    for row in rows:
+        writer.writerow([
+            "" if k not in row else
+            str(int(row[k])) if k in integer_columns else repr(float(row[k]))
+            for k in keys
+        ])
+    atomic_write_text(path, out.getvalue())
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yields a fresh temporary directory beside `path`; when the block
+    succeeds it replaces `path` (renames, so readers never see half a
+    directory), and when it fails it is removed and `path` is left as it was.
+
+    Example:
+
+    >>> target = os.path.join(tempfile.mkdtemp(), "out")
+    >>> with atomic_directory(target) as tmp:
+    ...     open(os.path.join(tmp, "a.txt"), "w").close()
+    >>> os.listdir(target)
+    ['a.txt']
+    """
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp-")
+    try:
+        yield tmp
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_into_place(tmp, target):
+    if not os.path.exists(target):
+        os.rename(tmp, target)
+        return
+    old = f"{tmp}.old"
+    os.rename(target, old)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
