@@ -24,10 +24,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from caption_scenes import machine, metric_table, serve_all  # noqa: E402  (bench/ is on the path)
+from caption_scenes import metric_table, serve_all  # noqa: E402  (bench/ is on the path)
 from vision_caption import task  # noqa: E402
 from vision_caption.config import CaptionConfig  # noqa: E402
 from vision_caption.pipeline import Captioner  # noqa: E402
+from report import write_results  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -70,7 +71,7 @@ def main(argv=None):
     row = {**metrics, "train_seconds": train_s, "train_cpu_seconds": train_cpu_s,
            "epochs": len(captioner.history),
            "images": len(train), "export_agreement": agree,
-           "export_images_per_second_batch32": ips, "machine": machine(),
+           "export_images_per_second_batch32": ips,
            "examples": [{"caption": c, "references": ex.captions}
                         for c, ex in list(zip(in_memory, train))[:5]]}
     table = "\n".join(metric_table([
@@ -82,13 +83,7 @@ def main(argv=None):
         f"(JPEG bytes in) == in-memory captions on {100 * agree:.1f}% of them; "
         f"{ips:.0f} images/s (batch 32, JPEG decoding included)",
     ])
-    print(table)
-    out = os.path.join(HERE, "results")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "caption_coco_mini.json"), "w") as fh:
-        json.dump(row, fh, indent=2)
-    with open(os.path.join(out, "caption_coco_mini.md"), "w") as fh:
-        fh.write(table + "\n")
+    write_results("caption_coco_mini", row, table)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Writes bench/results/caption_scenes.{json,md}.
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -28,6 +27,7 @@ import tensorflow as tf  # noqa: E402
 from vision_caption import task  # noqa: E402
 from vision_caption.config import CaptionConfig  # noqa: E402
 from vision_caption.pipeline import Captioner  # noqa: E402
+from report import write_results  # noqa: E402  (bench/ is on the path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -44,11 +44,6 @@ def serve_all(serve, blobs, batch):
         seconds += time.perf_counter() - t0
         out += [c.decode("utf-8") for c in captions]
     return out, len(blobs) / seconds
-
-
-def machine():
-    return {"cpus": os.cpu_count(), "nice": os.nice(0), "load_average": os.getloadavg(),
-            "platform": platform.platform(), "tensorflow": tf.__version__}
 
 
 def metric_table(rows):
@@ -100,7 +95,7 @@ def main(argv=None):
            "epochs": len(captioner.history),
            "train_images": len(split["train"]), "test_images": len(test),
            "export_agreement": agree, "export_images_per_second_batch64": ips64,
-           "export_images_per_second_batch1": ips1, "machine": machine(),
+           "export_images_per_second_batch1": ips1,
            "examples": [{"caption": c, "references": ex.captions}
                         for c, ex in list(zip(in_memory, test))[:5]]}
     table = "\n".join(metric_table([
@@ -113,13 +108,7 @@ def main(argv=None):
         f"{ips64:.0f} images/s (batch 64, beam {metrics['beam_width']}), {ips1:.0f} images/s "
         "(batch 1)",
     ])
-    print(table)
-    out = os.path.join(HERE, "results")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "caption_scenes.json"), "w") as fh:
-        json.dump(row, fh, indent=2)
-    with open(os.path.join(out, "caption_scenes.md"), "w") as fh:
-        fh.write(table + "\n")
+    write_results("caption_scenes", row, table)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Writes bench/results/forecasting_etth1.{json,md}.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from forecasting import data  # noqa: E402
 from forecasting.config import ForecastingConfig  # noqa: E402
 from forecasting.pipeline import Forecaster  # noqa: E402
+from report import write_results  # noqa: E402  (bench/ is on the path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -84,13 +84,7 @@ def main(argv=None):
         )
     table = "\n".join(lines)
     print("\nETTh1, lookback 96, test MSE/MAE (standardised), every window:\n")
-    print(table)
-    out = os.path.join(HERE, "results")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "forecasting_etth1.json"), "w") as fh:
-        json.dump(rows, fh, indent=2)
-    with open(os.path.join(out, "forecasting_etth1.md"), "w") as fh:
-        fh.write(table + "\n")
+    write_results("forecasting_etth1", rows, table)
 
 
 if __name__ == "__main__":

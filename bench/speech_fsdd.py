@@ -25,6 +25,7 @@ import tensorflow as tf  # noqa: E402
 from speech import task  # noqa: E402
 from speech.config import SpeechConfig  # noqa: E402
 from speech.pipeline import SpeechRecognizer  # noqa: E402
+from report import write_results  # noqa: E402  (bench/ is on the path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -95,13 +96,7 @@ def main(argv=None):
         f"{100 * agree:.1f}% of {len(audios)} test sequences; exported real-time factor "
         f"{rtf1:.4f} (batch 1), {rtf16:.4f} (batch 16)",
     ])
-    print(table)
-    out = os.path.join(HERE, "results")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "speech_fsdd.json"), "w") as fh:
-        json.dump(row, fh, indent=2)
-    with open(os.path.join(out, "speech_fsdd.md"), "w") as fh:
-        fh.write(table + "\n")
+    write_results("speech_fsdd", row, table)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import tempfile
 import warnings
 
 import keras
-import numpy as np
 import tensorflow as tf
 import yaml
 
