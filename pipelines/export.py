@@ -8,10 +8,14 @@ outputs with the in-memory pipeline's on a sample, and only then renames it
 into place. A failure at any point leaves no directory at the target.
 """
 
+import contextlib
+import ctypes
 import datetime
 import json
 import os
 import platform
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -100,16 +104,43 @@ def export_saved_model(
         with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as f:
             f.write(dumps_json(meta))
         if sample is not None and expected is not None:
-            verify_in_fresh_process(
-                tmp, endpoint_to_verify, sample, expected, rtol, atol, imports
-            )
+            # The verification files live inside the temporary export, so a
+            # kill leaves nothing elsewhere; they are gone before the rename.
+            work = os.path.join(tmp, ".verify")
+            os.makedirs(work)
+            try:
+                verify_in_fresh_process(
+                    tmp, endpoint_to_verify, sample, expected, rtol, atol, imports,
+                    work_dir=work)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
     return export_dir
 
 
+def _die_with_parent():
+    """In the child, before exec: ask Linux to SIGKILL it when the parent
+    dies (a killed export must not leave its verifier running)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the child ends on its own when done
+        pass
+
+
+def run_child(cmd, **kwargs):
+    """`subprocess.run(cmd, ...)` whose child ends with this process, even
+    when this process is killed with SIGKILL (on Linux)."""
+    preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    return subprocess.run(cmd, preexec_fn=preexec, **kwargs)
+
+
 def verify_in_fresh_process(export_dir, endpoint, sample, expected, rtol=1e-4,
-                            atol=1e-4, imports=()):
-    """Reloads `export_dir` in a new Python process and checks its outputs."""
-    with tempfile.TemporaryDirectory() as work:
+                            atol=1e-4, imports=(), work_dir=None):
+    """Reloads `export_dir` in a new Python process and checks its outputs.
+    The input and expected arrays are written to `work_dir` (default: a
+    temporary folder)."""
+    with contextlib.ExitStack() as stack:
+        work = work_dir or stack.enter_context(tempfile.TemporaryDirectory())
         inputs = os.path.join(work, "inputs.npz")
         outputs = os.path.join(work, "expected.npz")
         np.savez(inputs, **{k: np.asarray(v) for k, v in sample.items()})
@@ -122,7 +153,7 @@ def verify_in_fresh_process(export_dir, endpoint, sample, expected, rtol=1e-4,
         for module in imports:
             cmd += ["--import", module]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-        result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        result = run_child(cmd, capture_output=True, text=True, env=env)
         if result.returncode != 0:
             raise ExportError(
                 "The exported SavedModel, reloaded in a fresh process, does not "

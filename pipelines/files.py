@@ -100,11 +100,43 @@ def write_table(path, rows, integer_columns=("epoch", "member")):
     atomic_write_text(path, out.getvalue())
 
 
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_temporaries(path):
+    """Removes the temporary siblings `atomic_directory(path)` left behind
+    when its process was killed (`.<name>.tmp-<pid>-*` of a process that is
+    gone, and `.old` copies); those of a live process are kept. Returns the
+    paths removed."""
+    path = os.path.abspath(os.fspath(path))
+    parent, prefix = os.path.dirname(path), f".{os.path.basename(path)}.tmp-"
+    removed = []
+    if not os.path.isdir(parent):
+        return removed
+    for name in os.listdir(parent):
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and _pid_alive(int(pid)) and not name.endswith(".old"):
+            continue
+        shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+        removed.append(os.path.join(parent, name))
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_directory(path):
     """Yields a fresh temporary directory beside `path`; when the block
     succeeds it replaces `path` (renames, so readers never see half a
     directory), and when it fails it is removed and `path` is left as it was.
+    What a killed process left beside `path` is cleaned up first.
 
     Example:
 
@@ -117,7 +149,9 @@ def atomic_directory(path):
     path = os.path.abspath(os.fspath(path))
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp-")
+    remove_stale_temporaries(path)
+    # The pid in the name tells a later call whether its owner is gone.
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp-{os.getpid()}-")
     try:
         yield tmp
         _swap_into_place(tmp, path)

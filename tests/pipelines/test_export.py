@@ -1,5 +1,10 @@
 import json
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 
 import keras
 import numpy as np
@@ -76,3 +81,45 @@ def test_overwrite_false(tmp_path):
     with pytest.raises(export_lib.ExportError, match="exists"):
         export_lib.export_saved_model(tmp_path / "e", _endpoint(model), track=[model],
                                       overwrite=False)
+
+
+def test_a_killed_export_leaves_nothing_behind_for_long(tmp_path):
+    # What a SIGKILLed export leaves: its temporary sibling (the pid of a
+    # process that is gone) and a half-swapped `.old` copy.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (tmp_path / f".export.tmp-{dead}-abc" / ".verify").mkdir(parents=True)
+    (tmp_path / f".export.tmp-{dead}-abc.old").mkdir()
+    # A live export of the same target (this process) is left alone.
+    live = tmp_path / f".export.tmp-{os.getpid()}-live"
+    live.mkdir()
+    model = _model()
+    x = np.ones((2, 3), "float32")
+    export_lib.export_saved_model(tmp_path / "export", _endpoint(model), track=[model],
+                                  sample={"x": x}, expected={"y": np.asarray(model(x)) * 2.0})
+    assert sorted(os.listdir(tmp_path)) == sorted(["export", live.name])
+    # The verification files were inside the temporary export, and are gone.
+    assert ".verify" not in os.listdir(tmp_path / "export")
+
+
+def test_the_verifier_child_dies_with_its_parent(tmp_path):
+    # A parent starts a long child through run_child, then is SIGKILLed.
+    script = textwrap.dedent("""
+        import sys
+        from pipelines import export
+        export.run_child([sys.executable, "-c", "import os, time; print(os.getpid(), flush=True); time.sleep(60)"])
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=harness.ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the child outlived its parent")
