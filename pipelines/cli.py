@@ -1,11 +1,24 @@
 """`pipelines train|evaluate|export|predict <domain> ...`: one thin CLI.
 
 Every domain's `python -m <domain>.train` calls the same `main`, and both
-only parse flags, build the config and call the domain's task functions, the
-same functions a notebook can import.
+only parse flags, build the config and call the domain's `Task` (the same
+methods a notebook can call).
 
     pipelines train forecasting --config forecasting/configs/etth1.yaml \\
         --data-dir ../shared/data --set train.epochs=5
+
+Which config and data a command uses:
+
+- `train` starts from `--config` (default: the domain's default config) plus
+  `--set` overrides.
+- `evaluate`, `export` and `predict` on an existing `--run-dir` start from the
+  config the run was trained with (its `config.yaml`). `--config` and
+  `--set` may change `data.*` fields there (what to evaluate on, where the
+  files are); `train.*` does not matter to a trained model; any other change
+  (the model is the trained one) is refused with an error that says so.
+- The data directory is `--data-dir`, else `$PIPELINES_DATA_DIR`, else the
+  one the run was trained with (recorded in its `run.json`), else
+  `~/.keras/pipelines_data`.
 """
 
 import argparse
@@ -15,73 +28,159 @@ import os
 import sys
 
 from pipelines.config import ConfigError
+from pipelines.registry import DOMAINS
 
-COMMANDS = ("train", "evaluate", "export", "predict")
+COMMANDS = {
+    "train": "train, evaluate and export a model",
+    "evaluate": "score a trained run again (metrics.json)",
+    "export": "write a trained run's SavedModel again",
+    "predict": "run a trained model on files",
+}
+
+#: Exit status of `predict` when inputs were skipped (`--skip-bad`).
+SKIPPED_STATUS = 3
+
+
+def _add_common(parser, command):
+    parser.add_argument("--config", help="YAML config (default: the domain's default; for a "
+                                         "trained run, its own config.yaml)")
+    parser.add_argument("--data-dir", help="data directory (default: $PIPELINES_DATA_DIR, "
+                                           "else the run's, else ~/.keras/pipelines_data)")
+    parser.add_argument("--run-dir", help="run directory (default: runs/<domain>/<name>)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a config field; repeatable"
+                             + ("" if command == "train" else " (data.* only)"))
+    parser.add_argument("--native-logs", action="store_true",
+                        help="show TensorFlow's native log lines (hidden by default)")
+    if command == "export":
+        parser.add_argument("--export-dir", help="target (default: <run-dir>/export)")
+    if command == "predict":
+        parser.add_argument("--input", required=True,
+                            help="input file (or folder / list file, by domain)")
+        parser.add_argument("--output", help="output file (default: stdout)")
+        parser.add_argument("--skip-bad", action="store_true",
+                            help="skip inputs that cannot be read, report them, and exit "
+                                 f"with status {SKIPPED_STATUS} if any was skipped")
+        parser.add_argument("--allow-skipped", action="store_true",
+                            help="with --skip-bad: exit 0 even when inputs were skipped")
 
 
 def build_parser(domain=None):
+    """The parser of `pipelines` or, with `domain`, of `python -m
+    <domain>.train` (the train command of that domain)."""
+    domains = ", ".join(sorted(DOMAINS))
+    if domain is not None:
+        parser = argparse.ArgumentParser(
+            prog=f"python -m {domain}.train",
+            description=f"Train, evaluate and export the {domain} pipeline "
+                        f"(the same as `pipelines train {domain}`).")
+        _add_common(parser, "train")
+        parser.set_defaults(command="train", domain=domain)
+        return parser
     parser = argparse.ArgumentParser(
-        prog=f"python -m {domain}.train" if domain else "pipelines",
-        description="Train, evaluate, export and serve recurrent pipelines.",
-    )
-    if domain is None:
-        parser.add_argument("command", choices=COMMANDS)
-        parser.add_argument("domain")
-    parser.add_argument("--config", help="YAML config (default: the domain's default)")
-    parser.add_argument("--data-dir", help="data directory (default: $PIPELINES_DATA_DIR)")
-    parser.add_argument("--run-dir", help="run directory (default: runs/<domain>/<name>)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override a config field; repeatable")
-    parser.add_argument("--input", help="predict: input file")
-    parser.add_argument("--output", help="predict: output file (default: stdout)")
-    parser.add_argument("--export-dir", help="export: target (default: <run-dir>/export)")
+        prog="pipelines",
+        description="Train, evaluate, export and serve recurrent pipelines. "
+                    f"Domains: {domains}.",
+        epilog="`pipelines COMMAND --help` lists a command's options.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command, text in COMMANDS.items():
+        sub = commands.add_parser(command, help=text, description=f"{text}.")
+        sub.add_argument("domain", metavar="DOMAIN", help=f"one of: {domains}")
+        _add_common(sub, command)
     return parser
 
 
 def resolve(args, task, command="train"):
-    config_path = args.config
-    if config_path is None and command != "train" and args.run_dir:
-        # evaluate/export/predict on an existing run: the run's own config
-        # (the one it was trained with), not the domain's default.
-        saved = os.path.join(args.run_dir, "config.yaml")
-        config_path = saved if os.path.exists(saved) else None
-    config_path = config_path or task.default_config
-    config = task.config_class.from_yaml(config_path, args.overrides)
-    run_dir = args.run_dir or os.path.join("runs", task.name, config.name)
-    if args.data_dir:
-        os.environ["PIPELINES_DATA_DIR"] = os.path.abspath(args.data_dir)
-    return config, os.path.abspath(run_dir), args.data_dir
+    """`(config, run_dir, data_dir)` for the command (see the module
+    docstring for which config and data directory)."""
+    from pipelines import data as data_lib
+    from pipelines.training import RunDir
+
+    saved = None
+    if command != "train" and args.run_dir:
+        path = os.path.join(args.run_dir, "config.yaml")
+        saved = path if os.path.exists(path) else None
+    config_path = args.config or saved or task.default_config
+    try:
+        config = task.config_class.from_yaml(config_path, args.overrides)
+    except ConfigError as e:
+        raise ConfigError(_name_the_override(str(e), config_path, args.overrides)) from None
+    if saved is not None and (args.config or args.overrides):
+        base = task.config_class.from_yaml(saved, [])
+        _only_data_changes(command, base, config)
+    run_dir = os.path.abspath(args.run_dir or os.path.join("runs", task.name, config.name))
+    data_dir = args.data_dir
+    if not data_dir and not os.environ.get(data_lib.ENV_VAR) and command != "train":
+        data_dir = RunDir(run_dir).recorded_data_dir()
+    if data_dir:
+        data_dir = os.path.abspath(data_dir)
+        os.environ[data_lib.ENV_VAR] = data_dir
+    return config, run_dir, data_dir
+
+
+def _name_the_override(message, config_path, overrides):
+    """A bad `--set` is reported against the override, not the YAML file."""
+    prefix = f"{config_path}: "
+    body = message[len(prefix):] if message.startswith(prefix) else message
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if f"'{key}'" in body or f"'{key}." in body:
+            return f"--set {item}: {body}"
+    return message
+
+
+def _only_data_changes(command, trained, wanted):
+    """Refuses `--config`/`--set` changes outside `data.*` on a trained run."""
+    from pipelines.training import _diff_keys
+
+    # data.* is honoured; train.* (and the run name) cannot matter to a
+    # trained model; anything else would be silently ignored, so it is refused.
+    changed = [k for k in _diff_keys(trained.to_dict(), wanted.to_dict())
+               if not k.startswith(("data.", "train.")) and k != "name"]
+    if changed:
+        from pipelines.training import _get
+
+        details = "; ".join(f"{k}: {_get(trained.to_dict(), k)!r} -> "
+                            f"{_get(wanted.to_dict(), k)!r}" for k in changed[:5])
+        raise ConfigError(
+            f"`{command}` on a trained run can change only data.* fields (the model is the "
+            f"one trained); refused: {details}. Train a new run to change them.")
 
 
 def main(argv=None, domain=None):
     """Entry point of `pipelines` (and, with `domain`, of `<domain>.train`)."""
-    from pipelines import registry
-
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(domain)
     args = parser.parse_args(argv)
-    command = "train" if domain else args.command
-    domain = domain or args.domain
+    if not args.native_logs:
+        from pipelines import logs
+
+        logs.quiet_native_logs()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from pipelines import registry
+
     try:
-        task = registry.get_task(domain)
-        config, run_dir, data_dir = resolve(args, task, command)
-        if command == "train":
+        task = registry.get_task(args.domain)
+        config, run_dir, data_dir = resolve(args, task, args.command)
+        if args.command == "train":
             result = task.train(config, run_dir, data_dir)
-        elif command == "evaluate":
+        elif args.command == "evaluate":
             result = task.evaluate(config, run_dir, data_dir)
-        elif command == "export":
+        elif args.command == "export":
             result = task.export(config, run_dir, data_dir, args.export_dir)
         else:
-            if not args.input:
-                parser.error("predict needs --input")
-            result = task.predict(config, run_dir, data_dir, args.input, args.output)
-    except (ConfigError, ValueError, FileNotFoundError) as e:
+            result = task.predict(config, run_dir, data_dir, args.input, args.output,
+                                  skip_bad=args.skip_bad)
+    except (ConfigError, ValueError, FileNotFoundError, UnicodeDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    status = 0
+    if isinstance(result, dict) and result.get("skipped"):
+        status = 0 if args.allow_skipped else SKIPPED_STATUS
     if result is not None:
         print(json.dumps(result, indent=2, default=str))
-    return 0
+    return status
 
 
 def domain_main(domain):

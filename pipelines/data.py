@@ -15,11 +15,14 @@ Example:
 'x.csv'
 """
 
+import contextlib
 import dataclasses
 import glob
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
 from typing import Any, Optional
 
 import keras
@@ -109,16 +112,42 @@ def locate(dataset, data_dir=None, download=True):
             + "."
         )
     log.info("Downloading %s from %s", dataset.path, dataset.url)
-    os.makedirs(os.path.dirname(local) or root, exist_ok=True)
-    path = keras.utils.get_file(
-        fname=os.path.basename(dataset.path),
-        origin=dataset.url,
-        file_hash=dataset.sha256,
-        hash_algorithm="sha256",
-        cache_dir=root,
-        cache_subdir=os.path.dirname(dataset.path) or ".",
-    )
-    return path
+    with _download_area(root) as area:
+        downloaded = _get_file(dataset, root, fname=os.path.basename(dataset.path),
+                               cache_dir=area, cache_subdir=".")
+        # Only a finished, checked download creates anything in the data
+        # directory.
+        os.makedirs(os.path.dirname(local) or root, exist_ok=True)
+        shutil.move(downloaded, local)
+    return local
+
+
+@contextlib.contextmanager
+def _download_area(root):
+    """A temporary folder for a download (removed afterwards), so a failed
+    download leaves nothing behind, not even the data directory."""
+    area = tempfile.mkdtemp(prefix="pipelines-download-")
+    try:
+        yield area
+    finally:
+        shutil.rmtree(area, ignore_errors=True)
+
+
+def _get_file(dataset, root, **kwargs):
+    """`keras.utils.get_file` of the dataset, with one line naming the file,
+    the address and what to pass instead when the download fails."""
+    try:
+        return keras.utils.get_file(origin=dataset.url, file_hash=dataset.sha256,
+                                    hash_algorithm="sha256", **kwargs)
+    except ValueError:
+        raise  # a checksum mismatch: its own clear message
+    except Exception as e:  # noqa: BLE001 - get_file raises bare Exception
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FileNotFoundError(
+            f"Dataset {dataset.path!r} is not in the data directory {root}, and "
+            f"downloading it from {dataset.url} failed ({reason}). Pass --data-dir "
+            f"(or set {ENV_VAR}) to a folder that holds {dataset.path}."
+        ) from None
 
 
 def locate_in_archive(dataset, data_dir=None):
@@ -154,24 +183,13 @@ def locate_in_archive(dataset, data_dir=None):
     found = _find_member(extracted, member)
     if found is None:
         log.info("Downloading %s from %s", dataset.path, dataset.url)
-        # get_file falls back to /tmp when cache_dir does not exist yet.
-        os.makedirs(os.path.dirname(extracted), exist_ok=True)
-        try:
-            extracted = keras.utils.get_file(
-                fname=name,
-                origin=dataset.url,
-                file_hash=dataset.sha256,
-                hash_algorithm="sha256",
-                extract=True,
-                cache_dir=root,
-                cache_subdir="downloads",
-            )
-        except Exception as e:  # noqa: BLE001 - get_file raises bare Exception
-            raise FileNotFoundError(
-                f"Dataset folder {dataset.path!r} not found in the data directory "
-                f"{root} (set --data-dir or PIPELINES_DATA_DIR), and downloading "
-                f"it from {dataset.url} failed: {e}"
-            ) from e
+        with _download_area(root) as area:
+            unpacked = _get_file(dataset, root, fname=name, extract=True, cache_dir=area,
+                                 cache_subdir=".")
+            os.makedirs(os.path.dirname(extracted), exist_ok=True)
+            if os.path.exists(extracted):
+                shutil.rmtree(extracted)
+            shutil.move(unpacked, extracted)
         found = _find_member(extracted, member)
     if found is None:
         raise FileNotFoundError(

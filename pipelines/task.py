@@ -21,10 +21,13 @@ Example:
 ('forecasting', 'Forecaster')
 """
 
+import logging
 import os
 
-from pipelines import training
+from pipelines import data as data_lib, training
 from pipelines.data import Splits  # noqa: F401  (what `load_splits` returns)
+
+log = logging.getLogger(__name__)
 
 
 class Task:
@@ -56,7 +59,10 @@ class Task:
     def export_sample(self, pipeline, splits):
         raise NotImplementedError
 
-    def predict_lines(self, pipeline, input_path):
+    def predict_lines(self, pipeline, input_path, skip_bad=False):
+        """The output lines for `input_path`; with `skip_bad`, `(lines,
+        skipped)` where `skipped` lists `(input name, reason)` of the inputs
+        that could not be used."""
         raise NotImplementedError
 
     def fit(self, pipeline, splits, run):
@@ -77,9 +83,12 @@ class Task:
         run = training.RunDir(run_dir)
         splits = self.load_splits(config, data_dir)
         pipeline = self.fit(self.pipeline_for(config), splits, run)
+        # Later commands on this run find the data where training did.
+        run.record(data_dir=data_lib.data_dir(data_dir))
         pipeline.save(run.model)
+        log.info("Saved the trained %s to %s; evaluating.", type(pipeline).__name__, run.model)
         metrics = run.write_metrics(self.score(pipeline, splits))
-        pipeline.export(run.export, sample=self.export_sample(pipeline, splits))
+        self._export(pipeline, splits, run.export)
         summary = {"run_dir": run.path, "config": run.config, "history": run.history,
                    "checkpoints": run.checkpoints, "model": run.model, "export": run.export,
                    "metrics_file": run.metrics}
@@ -91,27 +100,55 @@ class Task:
         metrics."""
         run = training.RunDir(run_dir)
         pipeline = self.load(run)
-        splits = self.load_splits(pipeline.config, data_dir)
+        # The data to evaluate on is the caller's choice (`data.*` of
+        # `config`); the model is the run's.
+        splits = self.load_splits(config, data_dir)
+        log.info("Evaluating the %s of %s.", type(pipeline).__name__, run.path)
         return run.write_metrics(self.score(pipeline, splits))
 
     def export(self, config, run_dir, data_dir=None, export_dir=None):
         """Exports the run's saved pipeline (verified on the export sample)."""
         run = training.RunDir(run_dir)
         pipeline = self.load(run)
-        splits = self.load_splits(pipeline.config, data_dir)
-        path = pipeline.export(export_dir or run.export,
-                               sample=self.export_sample(pipeline, splits))
-        return {"export": path}
+        splits = self.load_splits(config, data_dir)
+        return {"export": self._export(pipeline, splits, export_dir or run.export)}
 
-    def predict(self, config, run_dir, data_dir, input_path, output_path=None):
+    def _export(self, pipeline, splits, path):
+        log.info("Exporting to %s and checking the export in a fresh process "
+                 "(about a minute).", path)
+        path = pipeline.export(path, sample=self.export_sample(pipeline, splits))
+        log.info("Export verified: %s", path)
+        return path
+
+    def predict(self, config, run_dir, data_dir, input_path, output_path=None,
+                skip_bad=False):
         """Runs the run's saved pipeline on `input_path`; writes the lines to
         `output_path` (UTF-8) and returns `{predictions_key: its path}`, or
-        prints them and returns None."""
+        prints them (returning None). With `skip_bad`, inputs that cannot be
+        used are skipped, logged with their names and reasons, and listed
+        under `"skipped"` in the returned summary.
+
+        Raises:
+            ValueError: when the input holds nothing to predict.
+        """
         run = training.RunDir(run_dir)
-        lines = self.predict_lines(self.load(run), input_path)
+        pipeline = self.load(run)
+        skipped = []
+        if skip_bad:
+            lines, skipped = self.predict_lines(pipeline, input_path, skip_bad=True)
+        else:
+            lines = self.predict_lines(pipeline, input_path)
+        if skipped:
+            names = ", ".join(f"{name} ({reason})" for name, reason in skipped[:5])
+            log.warning("Skipped %d input(s) that could not be used: %s%s", len(skipped),
+                        names, ", ..." if len(skipped) > 5 else "")
+        if not lines and not skipped:
+            raise ValueError(f"{input_path}: nothing to predict (no input in the file).")
+        summary = {"skipped": [{"input": n, "reason": r} for n, r in skipped]} if skipped else {}
         if output_path:
             with open(output_path, "w", encoding="utf-8") as f:
-                f.write("\n".join(lines) + "\n")
-            return {self.predictions_key: os.path.abspath(output_path)}
-        print("\n".join(lines))
-        return None
+                f.write("".join(line + "\n" for line in lines))
+            return {self.predictions_key: os.path.abspath(output_path), **summary}
+        if lines:
+            print("\n".join(lines))
+        return summary or None

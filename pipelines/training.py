@@ -66,6 +66,25 @@ class RunDir:
     metrics = property(lambda self: self._join("metrics.json"))
     model = property(lambda self: self._join("model"))
     export = property(lambda self: self._join("export"))
+    info = property(lambda self: self._join("run.json"))
+
+    def record(self, **facts):
+        """Adds `facts` (the data directory, ...) to the run's `run.json`,
+        which `evaluate`/`export`/`predict` on the run read back."""
+        current = self.recorded()
+        current.update(facts)
+        write_json(self.info, current)
+        return current
+
+    def recorded(self):
+        if not os.path.exists(self.info):
+            return {}
+        with open(self.info, encoding="utf-8") as f:
+            return json.load(f)
+
+    def recorded_data_dir(self):
+        """The data directory the run was trained with (None if unknown)."""
+        return self.recorded().get("data_dir")
 
     def trained_model(self, domain):
         """The path of the model this run saved; one clear error naming the
@@ -98,9 +117,10 @@ class RunDir:
                     for k in changed[:5]
                 )
                 raise ValueError(
-                    f"Run directory {self.path} holds an unfinished run with a "
-                    f"different config ({details}). Resume it with the same "
-                    "config, or choose another --run-dir."
+                    f"Run directory {self.path} holds a run (finished or not) trained "
+                    f"with a different config ({details}). Run it with the same config "
+                    "(it resumes, or does nothing if it finished), or choose another "
+                    "--run-dir."
                 )
         atomic_write_text(self.config, text)
 
@@ -523,6 +543,18 @@ def fit(model, train_data, val_data, train_config, run_dir, monitor="val_loss",
             f"{kept}; lower train.learning_rate or train.clipnorm, or check "
             "the data for NaN."
         )
+    history = run_dir.read_history()
+    stopper = next((c for c in cbs if isinstance(c, _ResumableEarlyStopping)), None)
+    if stopper is not None and history and len(history) < train_config.epochs:
+        log.info("Early stopping after epoch %d of %d: %s did not improve for %d epochs.",
+                 history[-1]["epoch"] + 1, train_config.epochs, stopper.monitor,
+                 stopper.patience)
+    best = cbs[1].best()
     if os.path.exists(run_dir.best_weights):
         model.load_weights(run_dir.best_weights)
-    return run_dir.read_history()
+        if best is not None:
+            # Epochs counted from 1, as Keras prints them.
+            log.info("Restored the weights of the best epoch, %d (%s = %.6g), from %s.",
+                     best["epoch"] + 1, best["monitor"], best["value"],
+                     run_dir.best_weights)
+    return history

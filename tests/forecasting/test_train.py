@@ -79,11 +79,19 @@ def test_cli_config_errors_are_one_line(tmp_path):
     result = run(["-m", "forecasting.train", "--config", TINY, "--run-dir", str(tmp_path / "r"),
                   "--set", "model.horizn=3"])
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"error: {TINY}: Unknown config field 'model.horizn'. Did you mean 'model.horizon'? "
-        "Known fields here: cell_type, dropout, horizon, kind, lookback, loss, normalization, "
-        "num_layers, segment_length, units."
-    )
+    # A typo in --set is reported against the override, not the YAML file,
+    # and it is the only line on stderr (no native TensorFlow log lines).
+    assert result.stderr.strip().splitlines() == [
+        "error: --set model.horizn=3: Unknown config field 'model.horizn'. Did you mean "
+        "'model.horizon'? Known fields here: cell_type, dropout, horizon, kind, lookback, "
+        "loss, normalization, num_layers, segment_length, units."
+    ]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(open(TINY).read().replace("horizon:", "horizn:"))
+    result = run(["-m", "forecasting.train", "--config", str(bad), "--run-dir", str(tmp_path / "r")])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"error: {bad}: Unknown config field 'model.horizn'.")
     result = run(["-m", "pipelines.cli", "train", "speeech"])
     assert result.returncode == 2
     assert "Unknown domain 'speeech'; available: ['forecasting', 'speech', 'text', 'vision_caption']." in result.stderr

@@ -12,7 +12,8 @@ class _Task:
     class config_class:
         @staticmethod
         def from_yaml(path, overrides):
-            return types.SimpleNamespace(name="toy", path=path, overrides=overrides)
+            return types.SimpleNamespace(name="toy", path=path, overrides=overrides,
+                                         to_dict=lambda: {"data": {"overrides": overrides}})
 
 
 def _resolve(argv, command):

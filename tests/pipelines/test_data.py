@@ -56,3 +56,23 @@ def test_bucketed_padded_batches():
     assert sorted(lengths) == [[2], [2, 3], [9, 10], [11]]
     assert sorted(int(b.shape[1]) for b in batches) == [2, 3, 10, 11]
     assert sum(int(b.shape[0]) for b in batches) == 6
+
+
+def test_failed_download_is_one_line_and_creates_nothing(tmp_path):
+    # Port 9 (discard) on loopback refuses at once: a download that fails.
+    ds = data.Dataset("ett/ETTh1.csv", url="http://127.0.0.1:9/ETTh1.csv")
+    missing = tmp_path / "no" / "such" / "dir"
+    with pytest.raises(FileNotFoundError) as e:
+        data.locate(ds, missing)
+    message = str(e.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"Dataset 'ett/ETTh1.csv' is not in the data directory {missing}, and downloading it "
+        "from http://127.0.0.1:9/ETTh1.csv failed (")
+    assert message.endswith(
+        "Pass --data-dir (or set PIPELINES_DATA_DIR) to a folder that holds ett/ETTh1.csv.")
+    assert not (tmp_path / "no").exists()
+    archive = data.Dataset("ljspeech", url="http://127.0.0.1:9/lj.tar.bz2")
+    with pytest.raises(FileNotFoundError, match="downloading it from http://127.0.0.1:9/lj"):
+        data.locate_in_archive(archive, missing)
+    assert not (tmp_path / "no").exists()

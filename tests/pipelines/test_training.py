@@ -374,6 +374,9 @@ def test_prepare_saves_config_and_checks_resumed_config(tmp_path):
     with pytest.raises(ValueError) as info:
         run.prepare(changed)
     message = str(info.value)
+    # A finished run keeps its backup too: the message must not call it unfinished.
+    assert "holds a run (finished or not) trained with a different config" in message
+    assert "unfinished" not in message
     assert "train.learning_rate" in message
     assert "0.001" in message and "0.01" in message
     assert "train.epochs" not in message
