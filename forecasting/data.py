@@ -10,6 +10,7 @@ published ETTh1 results.
 import dataclasses
 import logging
 import os
+import warnings
 from typing import List, Optional
 
 import numpy as np
@@ -53,6 +54,36 @@ class Series:
     index: Optional[np.ndarray] = None  # datetime64 [time]
 
 
+class ContextSeries(np.ndarray):
+    """A split's validation or test series, whose first `context` rows are
+    the end of the previous split (context for the first window, never
+    scored). A forecaster with another lookback warns when it gets one: its
+    windows would score rows of the previous split, or skip rows of this one.
+    Slices and results of arithmetic are plain arrays (no `context`).
+    """
+
+    def __new__(cls, values, context):
+        obj = np.asarray(values).view(cls)
+        obj.context = int(context)
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.context = None
+
+
+def check_context(series, lookback, what):
+    """Warns when `series` was cut with `context` rows for another lookback."""
+    context = getattr(series, "context", None)
+    if context is None or context == lookback:
+        return
+    effect = (f"its first {lookback - context} rows are never scored" if context < lookback
+              else f"{context - lookback} rows of the previous split are scored as {what}")
+    warnings.warn(
+        f"The {what} series starts with {context} context rows (load_dataset(lookback="
+        f"{context})) but the forecaster's lookback is {lookback}: {effect}. Load the "
+        f"split with lookback={lookback}.", UserWarning, stacklevel=3)
+
+
 @dataclasses.dataclass
 class Split(Splits):
     """Train/val/test arrays (`pipelines.task.Splits`); val and test start
@@ -93,6 +124,8 @@ def load_csv(path, time_column=None, columns=None, missing="raise", max_gap=None
         raise FileNotFoundError(f"CSV file not found: {path}")
     try:
         frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the CSV file is empty (no header and no rows).") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not a readable CSV file ({e}).") from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -209,8 +242,8 @@ def split_by_borders(values, borders, lookback, columns):
         )
     return Split(
         train=values[:train_end],
-        val=values[train_end - lookback:val_end],
-        test=values[val_end - lookback:test_end],
+        val=ContextSeries(values[train_end - lookback:val_end], lookback),
+        test=ContextSeries(values[val_end - lookback:test_end], lookback),
         columns=list(columns),
         lookback=lookback,
     )

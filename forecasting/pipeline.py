@@ -135,6 +135,7 @@ class Forecaster(Pipeline):
         return super().fit(train, val, run_dir=run_dir, columns=columns)
 
     def _split(self, train, val):
+        data.check_context(val, self.lookback, "validation")
         train = self._check_series(train, "training series")
         if val is None:
             cut = int(len(train) * 0.9)
@@ -207,6 +208,7 @@ class Forecaster(Pipeline):
     # --------------------------------------------------------------- evaluate
     def windows(self, series):
         """Every (stride 1) window of `series`, standardised: `(x, y)`."""
+        data.check_context(series, self.lookback, "evaluation")
         series = self._check_series(series, "evaluation series")
         return data.window_arrays(self._scaled(series), self.lookback, self.horizon)
 
@@ -289,12 +291,14 @@ class Forecaster(Pipeline):
 
         Returns the matplotlib Figure.
         """
+        self._require_fitted()
+        ch = self._channel_index(channel)
         plt = self._pyplot()
         history = np.asarray(history, dtype="float32")
         forecast = self.predict(history)
-        ch = self.columns.index(channel) if isinstance(channel, str) else int(channel)
         name = self.columns[ch]
-        if ax is None:
+        own_figure = ax is None
+        if own_figure:
             fig, ax = plt.subplots(figsize=(10, 3.5))
         else:
             fig = ax.figure
@@ -308,9 +312,23 @@ class Forecaster(Pipeline):
         ax.plot(t_future, forecast[:, ch], color="tab:orange", label="forecast")
         ax.axvline(0, color="0.7", linestyle="--", linewidth=1)
         ax.set_title(f"{name}: {self.horizon}-step forecast")
-        ax.set_xlabel("step")
+        ax.set_xlabel("step (0 = first forecast step)")
+        ax.set_ylabel(f"{name} (original units)")
         ax.legend(loc="upper left")
+        if own_figure:
+            fig.tight_layout()  # room for the labels and the title
         return fig
+
+    def _channel_index(self, channel):
+        if isinstance(channel, str):
+            if channel not in self.columns:
+                raise ValueError(f"channel={channel!r} is not a column of this forecaster; "
+                                 f"its columns are {self.columns}.")
+            return self.columns.index(channel)
+        if not -len(self.columns) <= int(channel) < len(self.columns):
+            raise ValueError(f"channel={channel!r} is out of range: this forecaster has "
+                             f"{len(self.columns)} channels {self.columns}.")
+        return int(channel)
 
     # ------------------------------------------------------------- save/load
     def _state(self):

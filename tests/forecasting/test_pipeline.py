@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from forecasting import baselines
+from forecasting import baselines, data
 from forecasting.config import ForecastingConfig
 from forecasting.metrics import forecast_metrics, seasonal_scale
 from forecasting.pipeline import Forecaster
@@ -138,3 +138,48 @@ def test_config_errors():
     )
     with pytest.raises(TypeError, match=r"Unknown Forecaster argument\(s\) \['horizn'\]"):
         Forecaster(horizn=3)
+
+
+def test_first_hour_errors_name_the_problem(fitted, tmp_path):
+    f, series, _ = fitted
+    with pytest.raises(ValueError) as e:
+        f.plot(series[:600], channel="Temp")
+    assert str(e.value) == ("channel='Temp' is not a column of this forecaster; its columns "
+                            "are ['a', 'b'].")
+    with pytest.raises(ValueError, match=r"channel=5 is out of range: this forecaster has 2"):
+        f.plot(series[:600], channel=5)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError) as e:
+        data.load_csv(str(empty))
+    assert str(e.value) == f"{empty}: the CSV file is empty (no header and no rows)."
+
+
+def test_plot_labels_fit_in_the_figure(fitted):
+    f, series, _ = fitted
+    fig = f.plot(series[:600], truth=series[600:612], channel="a")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    for text in (fig.axes[0].title, fig.axes[0].xaxis.label, fig.axes[0].yaxis.label):
+        extent = text.get_window_extent(renderer)
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1
+        assert box.y0 <= extent.y0 and extent.y1 <= box.y1
+
+
+def test_a_split_for_another_lookback_warns():
+    values = _series(400)
+    split = data.split_by_fraction(values, 48, ["a", "b"])
+    f = Forecaster(lookback=24, horizon=12, segment_length=12, units=8, epochs=1, verbose=0,
+                   tensorboard=False, patience=0)
+    with pytest.warns(UserWarning, match=r"starts with 48 context rows \(load_dataset\(lookback"
+                                         r"=48\)\) but the forecaster's lookback is 24: 24 rows "
+                                         r"of the previous split are scored as validation"):
+        f.fit(split.train, split.val)
+    with pytest.warns(UserWarning, match="scored as evaluation"):
+        f.evaluate(split.test)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f.evaluate(split.test[48 - 24:])  # a slice is a plain array: no warning
