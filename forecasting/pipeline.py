@@ -347,16 +347,27 @@ class Forecaster(Pipeline):
 
     # ----------------------------------------------------------------- export
     def serving_fn(self):
-        """The graph-only serving function: original units in and out."""
+        """The graph-only serving function: original units in and out. The
+        window's shape is checked in the graph, so a wrong one gets one line
+        naming the expected `[batch, lookback, channels]`."""
         self._require_fitted()
         mean = tf.constant(self.mean)
         scale = tf.constant(self.scale)
         model = self.model
+        lookback, channels = self.lookback, self.channels
+        expected = f"history must be float32 [batch, {lookback}, {channels}]"
 
         def serve(history):
-            history = tf.debugging.assert_all_finite(
-                history, "history contains NaN or infinite values"
-            )
+            shape = tf.shape(history)
+            ok = tf.cond(tf.equal(tf.rank(history), 3),
+                         lambda: tf.reduce_all(tf.equal(shape[1:], [lookback, channels])),
+                         lambda: tf.constant(False))
+            checks = [tf.debugging.Assert(ok, [f"{expected}; got shape", shape])]
+            with tf.control_dependencies(checks):
+                history = tf.debugging.assert_all_finite(
+                    history, "history contains NaN or infinite values"
+                )
+            history = tf.ensure_shape(history, [None, lookback, channels])
             forecast = model((history - mean) / scale, training=False)
             return {"forecast": tf.cast(forecast, tf.float32) * scale + mean}
 
@@ -370,9 +381,9 @@ class Forecaster(Pipeline):
         return super().export(path, sample=sample)
 
     def _endpoints(self):
-        signature = [
-            tf.TensorSpec([None, self.lookback, self.channels], tf.float32, name="history")
-        ]
+        # Any shape binds; the graph checks it (one clear line, not TF's
+        # "Binding inputs to tf.function failed").
+        signature = [tf.TensorSpec(None, tf.float32, name="history")]
         return {"serve": (self.serving_fn(), signature)}
 
     def _export_sample(self, sample):
@@ -383,7 +394,9 @@ class Forecaster(Pipeline):
         return {
             "inputs": {"history": {"dtype": "float32",
                                    "shape": [None, self.lookback, self.channels],
-                                   "units": "original units of each column"}},
+                                   "units": "original units of each column",
+                                   "summary": f"history float32 [batch, {self.lookback}, "
+                                              f"{self.channels}], original units"}},
             "outputs": {"forecast": {"dtype": "float32",
                                      "shape": [None, self.horizon, self.channels],
                                      "units": "original units of each column"}},

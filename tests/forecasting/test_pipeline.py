@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -107,8 +108,14 @@ def test_save_load_and_export(fitted, tmp_path):
     loaded = tf.saved_model.load(str(tmp_path / "export"))
     with pytest.raises(tf.errors.InvalidArgumentError, match="history contains NaN or infinite values"):
         loaded.serve(history=tf.constant(bad))
-    with pytest.raises((ValueError, TypeError)):
-        loaded.serve(history=tf.zeros((1, 24, 3)))
+    # A wrong shape is one line naming the expected one (checked in the graph).
+    for shape in ((1, 24, 3), (24, 2)):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"history must be float32 \[batch, 24, 2\]; got shape"):
+            loaded.serve(history=tf.zeros(shape))
+    meta = json.load(open(tmp_path / "export" / "metadata.json"))
+    assert meta["inputs"]["history"]["summary"] == (
+        "history float32 [batch, 24, 2], original units")
 
 
 def test_baselines_on_known_inputs():
