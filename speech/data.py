@@ -31,7 +31,6 @@ import glob
 import logging
 import os
 import re
-import tempfile
 import unicodedata
 import warnings
 
@@ -39,7 +38,8 @@ import librosa
 import numpy as np
 import soundfile
 
-from pipelines.data import Dataset, locate_in_archive
+from pipelines.data import Dataset, Splits, locate_in_archive
+from pipelines.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -277,8 +277,9 @@ def fsdd_recordings(data_dir=None):
         data_dir: the data directory (see `pipelines.data.data_dir`).
 
     Returns:
-        {"train": [...], "test": [...]}, each a sorted list of
-        `(path, digit, speaker, take)` tuples.
+        `pipelines.data.Splits` with `train` and `test` (`val` None), each a
+        sorted list of `(path, digit, speaker, take)` tuples; it reads like
+        the dict `{"train": [...], "test": [...]}` too.
     """
     folder = locate_in_archive(FSDD, data_dir)
     splits = {"train": [], "test": []}
@@ -296,7 +297,7 @@ def fsdd_recordings(data_dir=None):
         splits["test" if take < 5 else "train"].append((path, digit, speaker, take))
     if not splits["train"] and not splits["test"]:
         raise ValueError(f"No FSDD recordings ({{digit}}_{{speaker}}_{{take}}.wav) in {folder}.")
-    return {k: sorted(v) for k, v in splits.items()}
+    return Splits(train=sorted(splits["train"]), test=sorted(splits["test"]))
 
 
 def digit_sequences(recordings, count, sample_rate=8000, min_digits=1, max_digits=7,
@@ -388,28 +389,32 @@ def fsdd_sequences(data_dir=None, train_count=3000, test_count=300, seed=0, **kw
             max_digits, pause_seconds, cache).
 
     Returns:
-        {"train": [Utterance...], "test": [Utterance...]}.
+        `pipelines.data.Splits(train=[Utterance...], test=[Utterance...])`;
+        `val` is None: the recogniser holds out its own `data.val_fraction`
+        of `train`. Dict-style access (`splits["train"]`) works too.
     """
     recordings = fsdd_recordings(data_dir)
     kw.setdefault("cache", {})
-    return {
-        "train": digit_sequences(recordings["train"], train_count, seed=seed, **kw),
-        "test": digit_sequences(recordings["test"], test_count, seed=[seed, 1], **kw),
-    }
+    return Splits(
+        train=digit_sequences(recordings.train, train_count, seed=seed, **kw),
+        test=digit_sequences(recordings.test, test_count, seed=[seed, 1], **kw),
+    )
 
 
 def fsdd_digits(data_dir=None, sample_rate=8000):
     """FSDD single digits (untrimmed recordings), official split.
 
     Returns:
-        {"train": [Utterance...], "test": [Utterance...]}, with transcripts
-        "zero" ... "nine".
+        `pipelines.data.Splits(train=[Utterance...], test=[Utterance...])`
+        (`val` None), with transcripts "zero" ... "nine".
     """
-    return {
-        split: [Utterance(load_audio(path, sample_rate), DIGIT_WORDS[digit], path)
+    recordings = fsdd_recordings(data_dir)
+
+    def utterances(recs):
+        return [Utterance(load_audio(path, sample_rate), DIGIT_WORDS[digit], path)
                 for path, digit, _, _ in recs]
-        for split, recs in fsdd_recordings(data_dir).items()
-    }
+
+    return Splits(train=utterances(recordings.train), test=utterances(recordings.test))
 
 
 # ----------------------------------------------------------------------------
@@ -466,16 +471,7 @@ def write_manifest(utterances_or_pairs, path):
                     f"Item {i}: the {what} {value!r} has a tab or line break."
                 )
         lines.append(f"{audio_path}\t{text}")
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".manifest-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -513,19 +509,23 @@ def _read_manifest(path):
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
-        fields = line.split("\t")
-        if len(fields) != 2:
-            raise ValueError(
-                f"{path}, line {number}: expected 2 tab-separated fields "
-                f"(path, transcript), found {len(fields)}."
-            )
-        audio_path, text = fields[0].strip(), fields[1].strip()
+        audio_path, text = _fields(line, "\t", f"{path}, line {number}",
+                                   "tab-separated fields (path, transcript)", 2)
         if not audio_path:
             raise ValueError(f"{path}, line {number}: empty audio path.")
         if not text:
             raise ValueError(f"{path}, line {number}: empty transcript.")
         rows.append((number, os.path.join(folder, os.path.expanduser(audio_path)), text))
     return rows
+
+
+def _fields(line, separator, where, what, count):
+    """The `count` stripped fields of a metadata line; one error naming
+    `where` (file and line) and `what` they should be otherwise."""
+    fields = line.split(separator)
+    if len(fields) != count:
+        raise ValueError(f"{where}: expected {count} {what}, found {len(fields)}.")
+    return [field.strip() for field in fields]
 
 
 def load_manifest(path, sample_rate, max_seconds=None, skip_bad=False):
@@ -605,13 +605,8 @@ def ljspeech(data_dir=None, sample_rate=16000, limit=None):
             line = line.rstrip("\r\n")
             if not line.strip():
                 continue
-            fields = line.split("|")
-            if len(fields) != 3:
-                raise ValueError(
-                    f"{metadata}, line {number}: expected 3 '|'-separated fields "
-                    f"(id|raw|normalized), found {len(fields)}."
-                )
-            clip, raw, normalized = (x.strip() for x in fields)
+            clip, raw, normalized = _fields(line, "|", f"{metadata}, line {number}",
+                                            "'|'-separated fields (id|raw|normalized)", 3)
             text = normalize_text(normalized or raw)
             if not text:
                 raise ValueError(f"{metadata}, line {number}: empty transcript for {clip}.")

@@ -89,9 +89,6 @@ class LogMel:
         feats = (logmel - mean) * tf.math.rsqrt(var + 1e-5) * mask
         return feats, frames
 
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
 
 @keras.saving.register_keras_serializable(package="speech")
 class SpecAugment(keras.layers.Layer):

@@ -3,18 +3,15 @@
 import keras
 from keras import ops
 
-from pipelines.blocks import RecurrentEncoder, SequenceMask
+from pipelines import precision
+from pipelines.blocks import FunctionalModel, RecurrentEncoder, SequenceMask
 from pipelines.precision import HEAD_DTYPE
+from pipelines.validation import check_argument
 from speech.features import SpecAugment
 
 
-def _check(condition, name, value, requirement):
-    if not condition:
-        raise ValueError(f"Argument `{name}` {requirement}; got {name}={value!r}.")
-
-
 @keras.saving.register_keras_serializable(package="speech")
-class CTCAcousticModel(keras.Model):
+class CTCAcousticModel(FunctionalModel):
     """Log-mel frames -> per-frame character logits, trained with CTC.
 
     Two 3x3 convolutions (the first halves time and frequency, the second
@@ -38,6 +35,9 @@ class CTCAcousticModel(keras.Model):
         cell_type: "gru" or "lstm".
         dropout: dropout between recurrent layers.
         spec_augment: dict of `SpecAugment` arguments, or None for none.
+        dtype: the dtype policy of every layer but the float32 head (None:
+            the policy in force); it is part of the config, so a model saved
+            under mixed precision reloads under it.
 
     Example:
 
@@ -49,40 +49,44 @@ class CTCAcousticModel(keras.Model):
     """
 
     def __init__(self, n_mels, vocab_size, conv_filters=32, units=128, num_layers=2,
-                 cell_type="gru", dropout=0.1, spec_augment=None, **kwargs):
-        _check(isinstance(n_mels, int) and n_mels >= 4, "n_mels", n_mels,
-               "must be an integer >= 4")
-        _check(isinstance(vocab_size, int) and vocab_size >= 1, "vocab_size",
-               vocab_size, "must be a positive integer")
+                 cell_type="gru", dropout=0.1, spec_augment=None, dtype=None, **kwargs):
+        check_argument(isinstance(n_mels, int) and n_mels >= 4, "n_mels", n_mels,
+                       "must be an integer >= 4")
+        check_argument(isinstance(vocab_size, int) and vocab_size >= 1, "vocab_size",
+                       vocab_size, "must be a positive integer")
 
-        # === Layers ===
-        augment = SpecAugment(**(spec_augment or {"freq_masks": 0, "time_masks": 0}),
-                              name="spec_augment")
-        # Explicit padding + "valid": with "same", a stride-2 convolution pads
-        # the left side by 0 or 1 depending on the parity of the *padded*
-        # batch width, so an utterance's frames would depend on its batch.
-        pad1 = keras.layers.ZeroPadding2D(padding=1, name="pad_1")
-        conv1 = keras.layers.Conv2D(conv_filters, 3, strides=(2, 2), padding="valid",
-                                    activation="relu", name="conv_1")
-        conv2 = keras.layers.Conv2D(conv_filters, 3, strides=(1, 2), padding="same",
-                                    activation="relu", name="conv_2")
-        encoder = RecurrentEncoder(units, num_layers=num_layers, cell_type=cell_type,
-                                   bidirectional=True, dropout=dropout, name="encoder")
-        head = keras.layers.Dense(vocab_size + 1, dtype=HEAD_DTYPE, name="ctc_head")
+        # Every layer (and the model) takes the policy `dtype`; it is in
+        # get_config, so a reload rebuilds the same policy.
+        with precision.dtype_scope(dtype):
+            # === Layers ===
+            augment = SpecAugment(**(spec_augment or {"freq_masks": 0, "time_masks": 0}),
+                                  name="spec_augment")
+            # Explicit padding + "valid": with "same", a stride-2 convolution
+            # pads the left side by 0 or 1 depending on the parity of the
+            # *padded* batch width, so an utterance's frames would depend on
+            # its batch.
+            pad1 = keras.layers.ZeroPadding2D(padding=1, name="pad_1")
+            conv1 = keras.layers.Conv2D(conv_filters, 3, strides=(2, 2),
+                                        padding="valid", activation="relu", name="conv_1")
+            conv2 = keras.layers.Conv2D(conv_filters, 3, strides=(1, 2),
+                                        padding="same", activation="relu", name="conv_2")
+            encoder = RecurrentEncoder(units, num_layers=num_layers, cell_type=cell_type,
+                                       bidirectional=True, dropout=dropout, name="encoder")
+            head = keras.layers.Dense(vocab_size + 1, dtype=HEAD_DTYPE, name="ctc_head")
 
-        # === Functional model ===
-        features = keras.Input((None, n_mels), name="features")
-        lengths = keras.Input((), dtype="int32", name="lengths")
-        x = augment(features)
-        x = conv2(conv1(pad1(ops.expand_dims(x, -1))))
-        bands = -(-(-(-n_mels // 2)) // 2)
-        x = keras.layers.Reshape((-1, bands * conv_filters), name="frames")(x)
-        out_lengths = (lengths + 1) // 2
-        mask = SequenceMask(name="frame_mask")(x, out_lengths)
-        x = encoder(x, mask=mask)
-        logits = head(x)
-        super().__init__(inputs={"features": features, "lengths": lengths},
-                         outputs=logits, **kwargs)
+            # === Functional model ===
+            features = keras.Input((None, n_mels), name="features")
+            lengths = keras.Input((), dtype="int32", name="lengths")
+            x = augment(features)
+            x = conv2(conv1(pad1(ops.expand_dims(x, -1))))
+            bands = -(-(-(-n_mels // 2)) // 2)
+            x = keras.layers.Reshape((-1, bands * conv_filters), name="frames")(x)
+            out_lengths = (lengths + 1) // 2
+            mask = SequenceMask(name="frame_mask")(x, out_lengths)
+            x = encoder(x, mask=mask)
+            logits = head(x)
+            super().__init__(inputs={"features": features, "lengths": lengths},
+                             outputs=logits, **kwargs)
 
         # === Config ===
         self.n_mels = n_mels
@@ -119,8 +123,7 @@ class CTCAcousticModel(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "n_mels": self.n_mels,
             "vocab_size": self.vocab_size,
             "conv_filters": self.conv_filters,
@@ -130,7 +133,3 @@ class CTCAcousticModel(keras.Model):
             "dropout": self.dropout,
             "spec_augment": self.spec_augment,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

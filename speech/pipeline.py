@@ -4,22 +4,23 @@ Example:
 
 >>> from speech import SpeechRecognizer, data                     # doctest: +SKIP
 >>> splits = data.fsdd_sequences(train_count=3000, test_count=300)  # doctest: +SKIP
->>> asr = SpeechRecognizer().fit(splits["train"])                  # doctest: +SKIP
->>> asr.evaluate(splits["test"])                                   # doctest: +SKIP
+>>> asr = SpeechRecognizer().fit(splits.train)                     # doctest: +SKIP
+>>> asr.evaluate(splits.test)                                      # doctest: +SKIP
 >>> asr.transcribe(["../shared/data/fsdd/recordings/3_george_0.wav"])  # doctest: +SKIP
 ['three']
 """
 
+import functools
 import logging
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
-from pipelines import decoding, distribute, export as export_lib, precision, training
+from pipelines import decoding
+from pipelines.data import padded_batches
 from pipelines.metrics import error_rates
+from pipelines.pipeline import Pipeline
 from speech import data
 from speech.config import SpeechConfig
 from speech.features import LogMel
@@ -27,31 +28,38 @@ from speech.model import CTCAcousticModel
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "recognizer.json"
 
-
-class SpeechRecognizer:
+class SpeechRecognizer(Pipeline):
     """Waveform in, transcript out: log-mel + conv/BiGRU + CTC.
 
     Args:
         config: a `SpeechConfig` (defaults: FSDD digit sequences at 8 kHz).
+        **overrides: fields of its sections (`SpeechRecognizer(units=64,
+            epochs=5, sample_rate=16000)`; see `pipelines.pipeline.Pipeline`).
 
     Example:
 
     >>> asr = SpeechRecognizer()
     >>> asr.features.sample_rate
     8000
+    >>> small = SpeechRecognizer(units=16, epochs=1)
+    >>> small.config.model.units, small.config.train.epochs
+    (16, 1)
     """
 
-    def __init__(self, config=None):
-        self.config = config or SpeechConfig()
+    config_class = SpeechConfig
+    state_file = "recognizer.json"
+    export_name = "speech"
+    #: The characters of the transcripts (a saved recogniser keeps its own).
+    alphabet = data.ALPHABET
+
+    @functools.cached_property
+    def features(self):
+        """The `LogMel` front end of `config.features`: the same object
+        computes the features in training, `transcribe` and the export."""
         f = self.config.features
-        self.features = LogMel(sample_rate=f.sample_rate, n_fft=f.n_fft,
-                               hop_length=f.hop_length, n_mels=f.n_mels, fmin=f.fmin)
-        self.alphabet = data.ALPHABET
-        self.model = None
-        self.history = []
-        self._infer = {}
+        return LogMel(sample_rate=f.sample_rate, n_fft=f.n_fft,
+                      hop_length=f.hop_length, n_mels=f.n_mels, fmin=f.fmin)
 
     @property
     def sample_rate(self):
@@ -65,7 +73,8 @@ class SpeechRecognizer:
     def _check_audio(self, audio, where):
         audio = np.asarray(audio, dtype="float32")
         if audio.ndim != 1:
-            raise ValueError(f"{where}: audio must be 1-D (mono samples); got shape {audio.shape}.")
+            raise ValueError(
+                f"{where}: audio must be 1-D (mono samples); got shape {audio.shape}.")
         if len(audio) < self.features.min_samples():
             raise ValueError(
                 f"{where}: clip of {len(audio)} samples is shorter than one "
@@ -100,8 +109,6 @@ class SpeechRecognizer:
                                "wave_length": tf.shape(e["wave"])[0],
                                "label_length": tf.shape(e["label"])[0]})
         boundaries = sorted(set(int(b) for b in np.quantile(wave_lengths, [0.2, 0.4, 0.6, 0.8])))
-        from pipelines.data import padded_batches
-
         ds = padded_batches(ds, cfg.train.batch_size, lambda e: e["wave_length"], boundaries)
         fe = self.features
 
@@ -136,40 +143,23 @@ class SpeechRecognizer:
             run_dir: run directory (checkpoints, history, resume); a temporary
                 one if None.
         """
-        cfg = self.config
+        return super().fit(train, val, run_dir=run_dir)
+
+    def _split(self, train, val):
         train = list(train)
         if val is None:
-            order = np.random.default_rng(cfg.data.seed).permutation(len(train))
-            n_val = max(1, int(len(train) * cfg.data.val_fraction))
+            # Seeded by data.seed (not train.seed): the same utterances are
+            # held out whatever the training seed.
+            order = np.random.default_rng(self.config.data.seed).permutation(len(train))
+            n_val = max(1, int(len(train) * self.config.data.val_fraction))
             val = [train[i] for i in order[:n_val]]
             train = [train[i] for i in order[n_val:]]
-        training.seed_everything(cfg.train.seed)
-        train_ds = self._dataset(train, True)
-        val_ds = self._dataset(list(val), False)
-        strategy = distribute.get_strategy(cfg.train.strategy)
-        if cfg.train.strategy != "default":
-            train_ds = distribute.shard_options(train_ds)
-            val_ds = distribute.shard_options(val_ds)
-        with strategy.scope(), precision.policy_scope(cfg.train.precision):
-            self.model = self._build_model()
-            self.model.compile(optimizer=training.make_optimizer(cfg.train))
-            self.model.optimizer.build(self.model.trainable_variables)
-        temp = None
-        if run_dir is None:
-            run_dir = temp = tempfile.mkdtemp(prefix="speech-")
-        run = training.RunDir(run_dir)
-        run.prepare(cfg.to_dict())
-        try:
-            self.history = training.fit(self.model, train_ds, val_ds, cfg.train, run)
-        finally:
-            if temp:
-                shutil.rmtree(temp, ignore_errors=True)
-        self._infer = {}
-        return self
+        return train, list(val)
 
-    def _require_fitted(self):
-        if self.model is None:
-            raise RuntimeError("This SpeechRecognizer is not fitted yet: call fit() or load().")
+    def _prepare(self, train, val):
+        # The datasets are made before the model, as they always were: the
+        # seeded benchmark scores were measured in this order.
+        return self._dataset(train, True), self._dataset(val, False)
 
     # ------------------------------------------------------------- inference
     def _graph(self, beam_width):
@@ -189,15 +179,14 @@ class SpeechRecognizer:
         return infer
 
     def _infer_fn(self, beam_width):
-        if beam_width not in self._infer:
-            self._infer[beam_width] = tf.function(
-                self._graph(beam_width),
-                input_signature=[tf.TensorSpec([None, None], tf.float32),
-                                 tf.TensorSpec([None], tf.int32)],
-            )
-        return self._infer[beam_width]
+        return self._function(("transcribe", beam_width), lambda: tf.function(
+            self._graph(beam_width),
+            input_signature=[tf.TensorSpec([None, None], tf.float32),
+                             tf.TensorSpec([None], tf.int32)],
+        ))
 
-    def _load_inputs(self, inputs, sample_rate):
+    def _load_inputs(self, inputs, sample_rate=None):
+        sample_rate = self.sample_rate if sample_rate is None else sample_rate
         audios = []
         for i, item in enumerate(inputs):
             if isinstance(item, (str, os.PathLike)):
@@ -205,11 +194,6 @@ class SpeechRecognizer:
                 where = os.fspath(item)
             else:
                 where = f"input {i}"
-                if sample_rate is None:
-                    raise ValueError(
-                        f"{where}: pass sample_rate= with raw arrays (the model "
-                        f"runs at {self.sample_rate} Hz)."
-                    )
                 audio = np.asarray(item, dtype="float32")
                 if sample_rate != self.sample_rate:
                     import librosa
@@ -225,12 +209,16 @@ class SpeechRecognizer:
         Args:
             inputs: a list of paths (read and resampled by librosa) and/or 1-D
                 float arrays (a single path or array is accepted too).
-            sample_rate: the rate of the arrays (resampled if it differs).
+            sample_rate: the rate of the arrays, in Hz (default: the model's
+                own, `features.sample_rate`); arrays at another rate are
+                resampled to it first. Files carry their own rate.
             beam_width: 1 for greedy, more for beam search (default: the
                 config's `model.beam_width`).
+            batch_size: clips per inference batch.
 
         Returns:
-            A list of transcripts (normalised text).
+            A list of transcripts (normalised text); one transcript for a
+            single path or array.
         """
         self._require_fitted()
         single = isinstance(inputs, (str, os.PathLike)) or (
@@ -242,17 +230,17 @@ class SpeechRecognizer:
                                         batch_size)
         return texts[0] if single else texts
 
+    def predict(self, inputs, **kwargs):
+        """`transcribe(inputs, **kwargs)`: every pipeline's `predict`."""
+        return self.transcribe(inputs, **kwargs)
+
     def _transcribe_arrays(self, audios, beam_width, batch_size=32):
         fn = self._infer_fn(int(beam_width))
         order = np.argsort([len(a) for a in audios])
         out = [None] * len(audios)
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            width = max(len(audios[i]) for i in idx)
-            batch = np.zeros((len(idx), width), "float32")
-            for row, i in enumerate(idx):
-                batch[row, :len(audios[i])] = audios[i]
-            lengths = np.array([len(audios[i]) for i in idx], "int32")
+            batch, lengths = _pad([audios[i] for i in idx])
             for i, text in zip(idx, fn(batch, lengths).numpy()):
                 out[i] = text.decode("utf-8")
         return out
@@ -278,17 +266,17 @@ class SpeechRecognizer:
     def plot(self, audio, sample_rate=None, title=None):
         """Spectrogram with the per-frame CTC output: what the model heard, when.
 
+        Args:
+            audio: an audio file, or a 1-D float array.
+            sample_rate: the array's rate (default: the model's own).
+            title: the figure's title (default: the greedy transcript).
+
         Returns the matplotlib Figure (log-mel features on top, the most likely
         character per output frame below, blanks drawn as '·').
         """
-        import matplotlib
-
-        matplotlib.use("Agg", force=False) if not os.environ.get("DISPLAY") else None
-        import matplotlib.pyplot as plt
-
+        plt = self._pyplot()
         self._require_fitted()
-        audio = self._load_inputs([audio], sample_rate or self.sample_rate)[0] if not isinstance(
-            audio, (str, os.PathLike)) else self._load_inputs([audio], None)[0]
+        audio = self._load_inputs([audio], sample_rate)[0]
         feats, frames = self.features(audio[None], np.array([len(audio)]))
         logits = self.model({"features": feats, "lengths": frames}, training=False)
         probs = tf.nn.softmax(tf.cast(logits, tf.float32))[0].numpy()
@@ -311,41 +299,39 @@ class SpeechRecognizer:
         return fig
 
     # ------------------------------------------------------------- save/load
-    def save(self, path):
-        """Saves model and config to the directory `path` (atomically)."""
-        self._require_fitted()
-        return export_lib.save_pipeline(
-            path, self.model, STATE_FILE,
-            {"config": self.config.to_dict(), "alphabet": self.alphabet})
+    def _state(self):
+        return {"alphabet": self.alphabet}
 
-    @classmethod
-    def load(cls, path):
-        path = os.fspath(path)
-        state = export_lib.read_state(path, STATE_FILE, "SpeechRecognizer")
-        self = cls(SpeechConfig.from_dict(state["config"]))
+    def _restore(self, state, path):
         self.alphabet = state["alphabet"]
-        self.model = export_lib.load_pipeline_model(path, self.config.train.precision)
-        return self
 
     # ---------------------------------------------------------------- export
+    def _beam_width(self, beam_width=None):
+        return int(beam_width or self.config.model.beam_width)
+
     def serving_fn(self, beam_width=None):
-        """`serve(waveform, lengths) -> {"text"}` with input checks in the graph."""
-        infer = self._graph(int(beam_width or self.config.model.beam_width))
+        """`serve(waveform, lengths) -> {"text"}` with input checks in the
+        graph, and `serve_at_rate(waveform, lengths, sample_rate)` that also
+        refuses audio at another rate."""
+        infer = self._graph(self._beam_width(beam_width))
         min_samples, max_samples = self.features.min_samples(), self.max_samples
         rate = self.sample_rate
 
         def serve(waveform, lengths):
             checks = [
-                tf.debugging.assert_all_finite(waveform, "waveform contains NaN or infinite samples"),
+                tf.debugging.assert_all_finite(
+                    waveform, "waveform contains NaN or infinite samples"),
                 tf.debugging.assert_less_equal(
                     lengths, tf.shape(waveform, out_type=tf.int32)[1],
                     message="lengths exceed the number of samples in waveform"),
                 tf.debugging.assert_greater_equal(
                     lengths, min_samples,
-                    message=f"a clip is shorter than one analysis window ({min_samples} samples at {rate} Hz)"),
+                    message=f"a clip is shorter than one analysis window "
+                            f"({min_samples} samples at {rate} Hz)"),
                 tf.debugging.assert_less_equal(
                     lengths, max_samples,
-                    message=f"a clip is longer than the maximum {max_samples} samples ({max_samples / rate:g} s at {rate} Hz)"),
+                    message=f"a clip is longer than the maximum {max_samples} samples "
+                            f"({max_samples / rate:g} s at {rate} Hz)"),
             ]
             with tf.control_dependencies(checks):
                 return {"text": infer(tf.identity(waveform), lengths)}
@@ -363,46 +349,51 @@ class SpeechRecognizer:
         """Writes a SavedModel: `serve(waveform float32 [batch, samples] zero
         padded, lengths int32 [batch]) -> {"text": string [batch]}` at the
         sample rate in `metadata.json`; plus `serve_at_rate(waveform, lengths,
-        sample_rate)` that refuses audio at another rate. `sample` (a list of
-        1-D arrays) is transcribed in memory and by the reloaded export in a
-        fresh process; both must agree."""
-        self._require_fitted()
+        sample_rate)` that refuses audio at another rate.
+
+        Args:
+            path: the export folder (written atomically).
+            sample: a list of 1-D arrays at the model's rate, transcribed in
+                memory and by the reloaded export in a fresh process; both
+                must agree.
+            beam_width: the beam of the exported search (default: the
+                config's `model.beam_width`).
+        """
+        return super().export(path, sample=sample, beam_width=beam_width)
+
+    def _endpoints(self, beam_width=None):
         serve, serve_at_rate = self.serving_fn(beam_width)
         wave_spec = tf.TensorSpec([None, None], tf.float32, name="waveform")
         len_spec = tf.TensorSpec([None], tf.int32, name="lengths")
-        expected = inputs = None
-        if sample is not None:
-            audios = [self._check_audio(a, f"sample {i}") for i, a in enumerate(sample)]
-            width = max(len(a) for a in audios)
-            batch = np.zeros((len(audios), width), "float32")
-            for i, a in enumerate(audios):
-                batch[i, :len(a)] = a
-            lengths = np.array([len(a) for a in audios], "int32")
-            inputs = {"waveform": batch, "lengths": lengths}
-            texts = self._transcribe_arrays(audios, int(beam_width or self.config.model.beam_width),
-                                            batch_size=len(audios))
-            expected = {"text": np.array(texts)}
-        metadata = {
-            "pipeline": "speech",
-            "sample_rate": self.sample_rate,
-            "config": self.config.to_dict(),
+        rate_spec = tf.TensorSpec([], tf.int32, name="sample_rate")
+        return {"serve": (serve, [wave_spec, len_spec]),
+                "serve_at_rate": (serve_at_rate, [wave_spec, len_spec, rate_spec])}
+
+    def _export_sample(self, sample, beam_width=None):
+        audios = [self._check_audio(a, f"sample {i}") for i, a in enumerate(sample)]
+        batch, lengths = _pad(audios)
+        texts = self._transcribe_arrays(audios, self._beam_width(beam_width),
+                                        batch_size=len(audios))
+        return {"waveform": batch, "lengths": lengths}, {"text": np.array(texts)}
+
+    def _export_metadata(self, beam_width=None):
+        rate = self.sample_rate
+        return {
+            "sample_rate": rate,
             "alphabet": self.alphabet,
             "inputs": {"waveform": {"dtype": "float32", "shape": [None, None],
-                                    "units": f"mono samples at {self.sample_rate} Hz, zero padded"},
+                                    "units": f"mono samples at {rate} Hz, zero padded"},
                        "lengths": {"dtype": "int32", "shape": [None], "units": "samples"}},
             "outputs": {"text": {"dtype": "string", "shape": [None],
                                  "units": "normalised transcript (lowercase, digits as words)"}},
-            "beam_width": int(beam_width or self.config.model.beam_width),
+            "beam_width": self._beam_width(beam_width),
         }
-        return export_lib.export_saved_model(
-            path,
-            endpoints={
-                "serve": (serve, [wave_spec, len_spec]),
-                "serve_at_rate": (serve_at_rate, [wave_spec, len_spec,
-                                                  tf.TensorSpec([], tf.int32, name="sample_rate")]),
-            },
-            track=[self.model],
-            metadata=metadata,
-            sample=inputs,
-            expected=expected,
-        )
+
+
+def _pad(audios):
+    """A zero-padded float32 batch `[len(audios), longest]` of 1-D clips and
+    their int32 lengths."""
+    batch = np.zeros((len(audios), max(len(a) for a in audios)), "float32")
+    for row, audio in enumerate(audios):
+        batch[row, :len(audio)] = audio
+    return batch, np.array([len(a) for a in audios], "int32")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from pipelines.data import Splits
 from speech import data
 
 
@@ -154,6 +155,10 @@ def test_fsdd_small_folder(small_fsdd, caplog):
 
     seqs = data.fsdd_sequences(small_fsdd, train_count=4, test_count=4, seed=3)
     assert len(seqs["train"]) == 4 and len(seqs["test"]) == 4
+    # Splits without val: the recogniser holds out its own share of train.
+    for splits in (recs, digits, seqs):
+        assert isinstance(splits, Splits) and splits.val is None
+    assert seqs.train is seqs["train"] and [k for k, v in seqs.items() if v] == ["train", "test"]
     words = lambda utts: {w for u in utts for w in u.text.split()}  # noqa: E731
     assert words(seqs["train"]) <= {"four", "five", "six"}
     assert words(seqs["test"]) <= {"one", "two", "three"}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from speech.features import LogMel, SpecAugment
+from tests import harness
 
 
 @pytest.fixture
@@ -51,3 +52,36 @@ def test_spec_augment_only_in_training():
     out = layer(x, training=True).numpy()
     assert out.shape == x.shape and 0 < (out == 0).mean() < 0.6
     assert set(np.unique(out)) <= {0.0, 1.0}
+
+
+def test_spec_augment_layer_holds_up():
+    """The shared layer checks. The masks are random in training, so what is
+    compared (eager vs symbolic, config and `.keras` round trips, mixed
+    precision) is the inference-mode output, which is the input itself; it
+    has no weights, so there is no training step to take."""
+    x = np.random.default_rng(0).normal(size=(2, 30, 40)).astype("float32")
+    layer = harness.run_layer_test(
+        lambda: SpecAugment(freq_masks=2, freq_width=5, time_masks=2, time_width=5, seed=3),
+        [x], expected_shapes=[(2, 30, 40)], train=False)
+    np.testing.assert_array_equal(layer(x), x)
+    # No masks at all: the identity in training too.
+    np.testing.assert_array_equal(SpecAugment(freq_masks=0, time_masks=0)(x, training=True), x)
+
+
+def test_spec_augment_masks_are_seeded():
+    """Training-mode masks: the same seed gives the same masks, and each
+    mask zeroes whole bands or whole frames."""
+    x = np.ones((3, 50, 40), "float32")
+
+    def masked(seed):
+        return SpecAugment(freq_masks=1, freq_width=6, time_masks=1, time_width=10,
+                           seed=seed)(x, training=True).numpy()
+
+    a = masked(7)
+    np.testing.assert_array_equal(a, masked(7))
+    for out in a:
+        zero = out == 0
+        bands, frames = zero.all(axis=0), zero.all(axis=1)
+        # Every zero lies in a fully masked band or a fully masked frame.
+        assert np.array_equal(zero, bands[None, :] | frames[:, None])
+        assert bands.sum() <= 6 and frames.sum() <= 10

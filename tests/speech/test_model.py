@@ -91,3 +91,32 @@ def test_mixed_precision_ctc_in_float32(policy):
 def test_ids_to_text_collapses_spaces():
     ids = np.array([[0, 15, 14, 5, 0, 0, 20, 23, 15, -1, -1]], "int32")
     assert decoding.ids_to_text(ids, ALPHABET).numpy().tolist() == [b"one two"]
+
+
+def test_argument_errors():
+    with pytest.raises(ValueError) as e:
+        _model(n_mels=2)
+    assert str(e.value) == "Argument `n_mels` must be an integer >= 4; got n_mels=2."
+    with pytest.raises(ValueError, match=r"`vocab_size` must be a positive integer; got "
+                                         r"vocab_size=0"):
+        _model(vocab_size=0)
+
+
+def test_dtype_policy_is_part_of_the_model_config(tmp_path):
+    from pipelines import precision
+
+    with precision.policy_scope("mixed_bfloat16"):
+        model = _model()
+    assert model.get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    x, _ = _batch()
+    path = tmp_path / "m.keras"
+    model.save(path)
+    # The global policy is float32 here: the reload keeps the model's own.
+    reloaded = keras.models.load_model(path)
+    assert reloaded.dtype_policy.name == "mixed_bfloat16"
+    assert reloaded.get_layer("encoder").compute_dtype == "bfloat16"
+    assert reloaded.get_layer("conv_1").compute_dtype == "bfloat16"
+    assert reloaded.get_layer("ctc_head").compute_dtype == "float32"
+    np.testing.assert_allclose(reloaded(x), model(x), atol=1e-6)
+    # An explicit dtype needs no policy scope at all.
+    assert _model(dtype="mixed_bfloat16").get_layer("encoder").compute_dtype == "bfloat16"

@@ -19,7 +19,8 @@ def test_train_then_predict(tmp_path, data_dir):
     assert metrics["utterances"] == 8 and {"wer_beam", "cer_greedy"} <= set(metrics)
 
     wav = os.path.join(data_dir, "fsdd", "recordings", "5_lucas_2.wav")
-    result = run(["-m", "pipelines.cli", "predict", "speech", "--config", TINY,
+    # No --config: the run's own config.yaml (what it was trained with).
+    result = run(["-m", "pipelines.cli", "predict", "speech",
                   "--run-dir", str(run_dir), "--input", wav])
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith(f"{wav}\t")
