@@ -367,7 +367,9 @@ class Forecaster(Pipeline):
                 history = tf.debugging.assert_all_finite(
                     history, "history contains NaN or infinite values"
                 )
-            history = tf.ensure_shape(history, [None, lookback, channels])
+            # A reshape (not tf.ensure_shape, whose shape Grappler would read
+            # back into the check above) gives the model its static shape.
+            history = tf.reshape(history, [-1, lookback, channels])
             forecast = model((history - mean) / scale, training=False)
             return {"forecast": tf.cast(forecast, tf.float32) * scale + mean}
 

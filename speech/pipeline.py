@@ -187,6 +187,10 @@ class SpeechRecognizer(Pipeline):
 
     def _load_inputs(self, inputs, sample_rate=None):
         sample_rate = self.sample_rate if sample_rate is None else sample_rate
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.number)) \
+                or not sample_rate > 0:
+            raise ValueError(f"sample_rate must be a positive number of Hz (the rate of the "
+                             f"arrays); got sample_rate={sample_rate!r}.")
         audios = []
         for i, item in enumerate(inputs):
             if isinstance(item, (str, os.PathLike)):
@@ -269,7 +273,8 @@ class SpeechRecognizer(Pipeline):
         Args:
             audio: an audio file, or a 1-D float array.
             sample_rate: the array's rate (default: the model's own).
-            title: the figure's title (default: the greedy transcript).
+            title: the figure's title (default: the transcript `transcribe`
+                gives, with the config's beam width).
 
         Returns the matplotlib Figure (log-mel features on top, the most likely
         character per output frame below, blanks drawn as '·').
@@ -281,7 +286,8 @@ class SpeechRecognizer(Pipeline):
         logits = self.model({"features": feats, "lengths": frames}, training=False)
         probs = tf.nn.softmax(tf.cast(logits, tf.float32))[0].numpy()
         best = probs.argmax(-1)
-        text = self._transcribe_arrays([audio], 1)[0]
+        # The same transcript `transcribe` gives (beam search by default).
+        text = self._transcribe_arrays([audio], self._beam_width(None))[0]
         fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 5), sharex=False,
                                        gridspec_kw={"height_ratios": [2, 1.2]})
         ax1.imshow(feats[0].numpy().T, origin="lower", aspect="auto", cmap="magma")
@@ -318,6 +324,29 @@ class SpeechRecognizer(Pipeline):
         rate = self.sample_rate
 
         def serve(waveform, lengths):
+            # Shapes are checked here, in one line each, rather than by
+            # TensorFlow's long "Binding inputs" error.
+            wave_shape = tf.shape(waveform)
+            rank_ok = tf.logical_and(tf.equal(tf.rank(waveform), 2),
+                                     tf.equal(tf.rank(lengths), 1))
+            # Only the rank check speaks when the ranks are wrong.
+            rows = tf.reduce_prod(wave_shape[:1])
+            batch_ok = tf.logical_or(tf.logical_not(rank_ok),
+                                     tf.equal(tf.size(lengths), rows))
+            shape_checks = [
+                tf.debugging.Assert(rank_ok, [
+                    "waveform must be float32 [batch, samples] and lengths int32 [batch]; "
+                    "got shapes", wave_shape, tf.shape(lengths)]),
+                tf.debugging.Assert(batch_ok, [
+                    "lengths must have one entry per row of waveform; got", tf.size(lengths),
+                    "lengths for", rows, "rows"]),
+            ]
+            with tf.control_dependencies(shape_checks):
+                # Reshapes give the static ranks the graph below needs. (Not
+                # tf.ensure_shape: Grappler would read the rank it demands
+                # back into the checks above and fold them away.)
+                waveform = tf.reshape(waveform, tf.stack([-1, tf.shape(waveform)[-1]]))
+                lengths = tf.reshape(lengths, [-1])
             checks = [
                 tf.debugging.assert_all_finite(
                     waveform, "waveform contains NaN or infinite samples"),
@@ -363,8 +392,9 @@ class SpeechRecognizer(Pipeline):
 
     def _endpoints(self, beam_width=None):
         serve, serve_at_rate = self.serving_fn(beam_width)
-        wave_spec = tf.TensorSpec([None, None], tf.float32, name="waveform")
-        len_spec = tf.TensorSpec([None], tf.int32, name="lengths")
+        # Any shape binds; `serve` checks shapes in the graph (one line each).
+        wave_spec = tf.TensorSpec(None, tf.float32, name="waveform")
+        len_spec = tf.TensorSpec(None, tf.int32, name="lengths")
         rate_spec = tf.TensorSpec([], tf.int32, name="sample_rate")
         return {"serve": (serve, [wave_spec, len_spec]),
                 "serve_at_rate": (serve_at_rate, [wave_spec, len_spec, rate_spec])}

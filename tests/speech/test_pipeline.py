@@ -82,6 +82,11 @@ def test_bad_input_errors(fitted):
     )
     with pytest.raises(ValueError, match=r"clip of 25.00 s is longer than data.max_seconds=20.0"):
         asr.transcribe([np.ones(200_000, "float32")], sample_rate=8000)
+    for rate in (0, -8000, "8k"):
+        with pytest.raises(ValueError) as e:
+            asr.transcribe([np.ones(4000, "float32")], sample_rate=rate)
+        assert str(e.value) == ("sample_rate must be a positive number of Hz (the rate of the "
+                                f"arrays); got sample_rate={rate!r}.")
     bad = data.Utterance(np.ones(4000, "float32") * 0.1, "h€llo", "x.wav")
     with pytest.raises(ValueError, match="characters outside the vocabulary: '€'"):
         SpeechRecognizer(asr.config).fit([bad, bad], val=[bad])
@@ -124,6 +129,16 @@ def test_save_load_export_agree(fitted, tmp_path):
         loaded.serve(waveform=wave, lengths=lengths + width)
     with pytest.raises(tf.errors.InvalidArgumentError, match="shorter than one analysis window"):
         loaded.serve(waveform=wave, lengths=np.full_like(lengths, 10))
+    # A lengths/batch mismatch or a wrong rank is one line from the graph,
+    # not a CTC FailedPreconditionError or a "Binding inputs" error.
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=f"lengths must have one entry per row of waveform; got] "
+                             f"\\[{len(lengths) + 1}\\] \\[lengths for\\] \\[{len(lengths)}\\]"):
+        loaded.serve(waveform=wave, lengths=np.append(lengths, lengths[:1]))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"waveform must be float32 \[batch, samples\] and lengths int32 "
+                             r"\[batch\]; got shapes"):
+        loaded.serve(waveform=wave[0], lengths=lengths[:1])
 
 
 def test_export_beam_width_option(fitted, tmp_path):
@@ -138,8 +153,11 @@ def test_export_beam_width_option(fitted, tmp_path):
 
 def test_plot_shows_frames(fitted, data_dir):
     asr, _, _ = fitted
-    fig = asr.plot(f"{data_dir}/fsdd/recordings/7_jackson_1.wav")
+    path = f"{data_dir}/fsdd/recordings/7_jackson_1.wav"
+    fig = asr.plot(path)
     assert len(fig.axes) == 2 and fig.axes[0].get_title().startswith("heard: ")
+    # The title is what `transcribe` says (beam search), not the greedy path.
+    assert fig.axes[0].get_title() == f"heard: {asr.transcribe(path)!r}"
 
 
 def test_config_errors():
