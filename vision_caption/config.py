@@ -123,13 +123,12 @@ def _default_filters():
 @dataclasses.dataclass
 class ModelConfig(DecoderConfig):
     """Args: the network (see `vision_caption.model.ImageCaptioner`; the
-    decoder's fields are `pipelines.config.DecoderConfig`'s), plus:
+    decoder's fields, `cell_type` to `length_penalty`, with their defaults,
+    are `pipelines.config.DecoderConfig`'s), plus:
         cache_features: with a frozen encoder (`fine_tune: false`), encode
             every training image once and train on the cached grids.
-        label_smoothing: of the masked cross-entropy.
         max_length: the longest caption generated, in words, EOS included;
             training captions longer than this are dropped (logged).
-        beam_width: the default beam (1 = greedy); length_penalty: GNMT alpha.
     """
 
     image_size: int = 64
@@ -141,13 +140,7 @@ class ModelConfig(DecoderConfig):
     feature_dim: int = 128
     embedding_dim: int = 64
     units: int = 256
-    cell_type: str = "gru"
-    attention: str = "additive"
-    dropout: float = 0.1
-    label_smoothing: float = 0.0
     max_length: int = 20
-    beam_width: int = 4
-    length_penalty: float = 0.6
 
     def validate(self):
         check(self.encoder in ENCODERS, "model.encoder", self.encoder,

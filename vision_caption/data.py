@@ -27,11 +27,11 @@ FileNotFoundError names them).
 Example:
 
 >>> split = scenes(train_count=4, test_count=2, seed=0)
->>> [len(split["train"]), len(split["test"])]
-[4, 2]
+>>> [len(split.train), len(split.test), split.val]
+[4, 2, None]
 >>> split["train"][0].image.shape
 (64, 64, 3)
->>> split["train"][0].captions[0].startswith("a ")
+>>> split.train[0].captions[0].startswith("a ")
 True
 """
 
@@ -44,7 +44,7 @@ from typing import Any, List
 
 import numpy as np
 
-from pipelines.data import Dataset, locate, locate_in_archive
+from pipelines.data import Dataset, Splits, locate, locate_in_archive
 
 log = logging.getLogger(__name__)
 
@@ -347,10 +347,11 @@ def scenes(train_count=6000, test_count=500, image_size=64, max_objects=3,
         seed: seed of the generator; the same seed gives the same scenes.
 
     Returns:
-        {"train": [...], "test": [...]} `CaptionedImage`s whose `image` is a
-        uint8 array and whose captions are every valid phrasing of the
-        scene (the reading-order chain first). No test caption occurs in
-        train.
+        `pipelines.data.Splits`: `train` and `test` lists of
+        `CaptionedImage`s whose `image` is a uint8 array and whose captions
+        are every valid phrasing of the scene (the reading-order chain
+        first); `val` is None (the captioner holds out its own share of
+        train). No test caption occurs in train.
     """
     for name, value, low in (("train_count", train_count, 1), ("test_count", test_count, 0),
                              ("image_size", image_size, 24)):
@@ -377,4 +378,4 @@ def scenes(train_count=6000, test_count=500, image_size=64, max_objects=3,
             continue
         image = render(shapes, image_size, rng)
         out[split].append(CaptionedImage(image, captions, f"scene-{split}-{len(out[split])}"))
-    return out
+    return Splits(out["train"], test=out["test"])

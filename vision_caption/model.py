@@ -13,9 +13,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from pipelines import decoding
-from pipelines.blocks import ATTENTION_KINDS, CELL_TYPES, AttentiveDecoder
+from pipelines import decoding, precision
+from pipelines.blocks import ATTENTION_KINDS, CELL_TYPES, AttentiveDecoder, FunctionalModel
 from pipelines.precision import HEAD_DTYPE
+from pipelines.validation import check_argument as _check
 
 PACKAGE = "vision_caption"
 
@@ -28,11 +29,6 @@ APPLICATIONS = {
     "efficientnetv2_b0": "EfficientNetV2B0",
 }
 ENCODERS = ("small_cnn",) + tuple(APPLICATIONS)
-
-
-def _check(condition, name, value, requirement):
-    if not condition:
-        raise ValueError(f"Argument `{name}` {requirement}; got {name}={value!r}.")
 
 
 def build_backbone(encoder, image_size, conv_filters=(32, 64, 128, 128), weights=None,
@@ -126,7 +122,7 @@ class UnflattenCaptions(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class ImageCaptioner(keras.Model):
+class ImageCaptioner(FunctionalModel):
     """CNN encoder + attentive recurrent decoder over its feature grid.
 
     Inputs (dict): `image` uint8 `[batch, image_size, image_size, 3]` and
@@ -151,6 +147,9 @@ class ImageCaptioner(keras.Model):
         feature_dim: width of the decoder's memory (projected grid features).
         embedding_dim, units, cell_type, attention, dropout: the decoder.
         pad_id, bos_id, eos_id: special ids of the vocabulary.
+        dtype: the dtype policy of every layer, the backbone's included
+            (None: the policy in force); saved in the config, so a
+            mixed-precision model reloads mixed.
 
     Example:
 
@@ -170,7 +169,8 @@ class ImageCaptioner(keras.Model):
     def __init__(self, vocab_size, image_size=64, encoder="small_cnn",
                  conv_filters=(32, 64, 128, 128), weights=None, fine_tune=True,
                  feature_dim=128, embedding_dim=64, units=256, cell_type="gru",
-                 attention="additive", dropout=0.1, pad_id=0, bos_id=1, eos_id=2, **kwargs):
+                 attention="additive", dropout=0.1, pad_id=0, bos_id=1, eos_id=2, dtype=None,
+                 **kwargs):
         _check(isinstance(vocab_size, int) and vocab_size > 4, "vocab_size", vocab_size,
                "must be an integer > 4 (4 special ids and at least one word)")
         _check(isinstance(image_size, int) and image_size >= 16, "image_size", image_size,
@@ -191,41 +191,47 @@ class ImageCaptioner(keras.Model):
                f"must be one of {list(ATTENTION_KINDS)}")
         _check(0 <= dropout < 1, "dropout", dropout, "must be in [0, 1)")
 
-        # === Layers ===
-        backbone = build_backbone(encoder, image_size, conv_filters, weights)
-        backbone.trainable = bool(fine_tune)
-        height, width, channels = backbone.output_shape[1:]
-        to_sequence = keras.layers.Reshape((height * width, channels), name="grid_to_sequence")
-        project = keras.layers.Dense(feature_dim, activation="relu", name="project")
-        positions = GridPositionEmbedding(name="grid_positions")
-        pool = keras.layers.GlobalAveragePooling1D(name="pool")
-        n_states = 2 if cell_type == "lstm" else 1
-        bridges = [keras.layers.Dense(units, activation="tanh", name=f"bridge_{i}")
-                   for i in range(n_states)]
-        flatten = FlattenCaptions(name="flatten_captions")
-        repeat = RepeatPerCaption(name="per_caption")
-        # float32 like the head: a mixed-precision layer would cast the logits down.
-        unflatten = UnflattenCaptions(dtype=HEAD_DTYPE, name="unflatten_captions")
-        decoder = AttentiveDecoder(vocab_size, embedding_dim=embedding_dim, units=units,
-                                   cell_type=cell_type, attention=attention,
-                                   dropout=dropout, name="decoder")
+        # Every layer (and the model) takes the policy `dtype`, the backbone's
+        # too (keras.applications builds its layers under the policy in
+        # force); it is in get_config, so a reload rebuilds the same policy.
+        with precision.dtype_scope(dtype):
+            # === Layers ===
+            backbone = build_backbone(encoder, image_size, conv_filters, weights)
+            backbone.trainable = bool(fine_tune)
+            height, width, channels = backbone.output_shape[1:]
+            to_sequence = keras.layers.Reshape((height * width, channels),
+                                               name="grid_to_sequence")
+            project = keras.layers.Dense(feature_dim, activation="relu", name="project")
+            positions = GridPositionEmbedding(name="grid_positions")
+            pool = keras.layers.GlobalAveragePooling1D(name="pool")
+            n_states = 2 if cell_type == "lstm" else 1
+            bridges = [keras.layers.Dense(units, activation="tanh", name=f"bridge_{i}")
+                       for i in range(n_states)]
+            flatten = FlattenCaptions(name="flatten_captions")
+            repeat = RepeatPerCaption(name="per_caption")
+            # float32 like the head: a mixed-precision layer would cast the logits down.
+            unflatten = UnflattenCaptions(dtype=HEAD_DTYPE, name="unflatten_captions")
+            decoder = AttentiveDecoder(vocab_size, embedding_dim=embedding_dim, units=units,
+                                       cell_type=cell_type, attention=attention,
+                                       dropout=dropout, name="decoder")
 
-        def head(grid, captions_in):
-            memory = positions(project(to_sequence(grid)))
-            states = [bridge(pool(memory)) for bridge in bridges]
-            logits = decoder(flatten(captions_in), repeat(memory, captions_in),
-                             initial_state=[repeat(s, captions_in) for s in states])
-            return unflatten(logits, captions_in)
+            def head(grid, captions_in):
+                memory = positions(project(to_sequence(grid)))
+                states = [bridge(pool(memory)) for bridge in bridges]
+                logits = decoder(flatten(captions_in), repeat(memory, captions_in),
+                                 initial_state=[repeat(s, captions_in) for s in states])
+                return unflatten(logits, captions_in)
 
-        # === Functional model ===
-        image = keras.Input((image_size, image_size, 3), dtype="uint8", name="image")
-        captions_in = keras.Input((None, None), dtype="int32", name="captions_in")
-        # A frozen backbone runs in inference mode: its batch-norm statistics
-        # stay those it came with.
-        grid = backbone(ops.cast(image, "float32"), training=None if fine_tune else False)
-        logits = head(grid, captions_in)
-        super().__init__(inputs={"image": image, "captions_in": captions_in},
-                         outputs=logits, **kwargs)
+            # === Functional model ===
+            image = keras.Input((image_size, image_size, 3), dtype="uint8", name="image")
+            captions_in = keras.Input((None, None), dtype="int32", name="captions_in")
+            # A frozen backbone runs in inference mode: its batch-norm statistics
+            # stay those it came with.
+            grid = backbone(ops.cast(image, "float32"),
+                            training=None if fine_tune else False)
+            logits = head(grid, captions_in)
+            super().__init__(inputs={"image": image, "captions_in": captions_in},
+                             outputs=logits, **kwargs)
 
         # === Config ===
         self.vocab_size = vocab_size
@@ -260,10 +266,12 @@ class ImageCaptioner(keras.Model):
         grid: `{"grid": [b, h, w, c], "captions_in"} -> logits`. Training it
         on cached grids trains this model (for a frozen encoder, whose grid
         never changes, each image is encoded once for the whole run)."""
-        grid = keras.Input(self.grid_shape, name="grid")
-        captions_in = keras.Input((None, None), dtype="int32", name="captions_in")
-        return keras.Model({"grid": grid, "captions_in": captions_in},
-                           self._head(grid, captions_in), name="feature_head")
+        # Under this model's policy, whatever the policy in force is now.
+        with precision.dtype_scope(self.dtype_policy):
+            grid = keras.Input(self.grid_shape, name="grid")
+            captions_in = keras.Input((None, None), dtype="int32", name="captions_in")
+            return keras.Model({"grid": grid, "captions_in": captions_in},
+                               self._head(grid, captions_in), name="feature_head")
 
     def encode(self, image):
         """uint8 `image [b, s, s, 3]` -> `(memory [b, h * w, feature_dim],
@@ -306,7 +314,7 @@ class ImageCaptioner(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name, "trainable": self.trainable,
+            **super().get_config(),
             "vocab_size": self.vocab_size, "image_size": self.image_size,
             "encoder": self.encoder, "conv_filters": list(self.conv_filters),
             "weights": self.weights_source, "fine_tune": self.fine_tune,

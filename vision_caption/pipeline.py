@@ -4,8 +4,8 @@ Example:
 
 >>> from vision_caption import Captioner, data                 # doctest: +SKIP
 >>> split = data.scenes(train_count=6000, test_count=500)      # doctest: +SKIP
->>> cap = Captioner().fit(split["train"])                      # doctest: +SKIP
->>> cap.evaluate(split["test"])                                # doctest: +SKIP
+>>> cap = Captioner().fit(split.train)                         # doctest: +SKIP
+>>> cap.evaluate(split.test)                                   # doctest: +SKIP
 >>> cap.caption(["photo.jpg", open("other.png", "rb").read()], beam_width=4)  # doctest: +SKIP
 ['a large red circle left of a small blue square', '...']
 >>> cap.plot_attention("photo.jpg")                            # doctest: +SKIP
@@ -14,15 +14,13 @@ Example:
 import logging
 import os
 import re
-import shutil
-import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from pipelines import distribute, export as export_lib, precision, training
 from pipelines.losses import MaskedSparseCrossEntropy
+from pipelines.pipeline import Pipeline
 from pipelines.tokenizers import BOS_ID, EOS_ID, PAD_ID
 from vision_caption import preprocess
 from vision_caption.config import CaptionConfig
@@ -32,8 +30,6 @@ from vision_caption.model import ImageCaptioner
 from vision_caption.vocab import WordVocabulary, normalize_caption_list
 
 log = logging.getLogger(__name__)
-
-STATE_FILE = "captioner.json"
 
 _ASSERT = re.compile(r"assertion failed: \[(.*?)\]\s*(?:\n|\[\[|$)", re.S)
 
@@ -50,7 +46,7 @@ def _describe(item, index):
     return f"input {index}"
 
 
-class Captioner:
+class Captioner(Pipeline):
     """Image in, caption out: a CNN encoder and the shared attentive
     recurrent decoder, decoded greedily or with beam search in graph ops.
 
@@ -62,19 +58,24 @@ class Captioner:
 
     Args:
         config: a `CaptionConfig` (defaults: the synthetic scenes task).
+        **overrides: fields of its sections (`Captioner(units=32, epochs=1)`;
+            see `pipelines.pipeline.Pipeline`).
 
     Example:
 
     >>> Captioner().config.model.image_size
     64
+    >>> Captioner(units=32, epochs=1).config.model.units
+    32
     """
 
-    def __init__(self, config=None):
-        self.config = config or CaptionConfig()
-        self.vocab = None
-        self.model = None
-        self.history = []
-        self._fns = {}
+    config_class = CaptionConfig
+    # Image decoding does not depend on the weights: it survives `fit`.
+    _kept_functions = ("decode",)
+    export_name = "vision_caption"
+    state_file = "captioner.json"
+    #: The `WordVocabulary`: learned by `fit` (unless set before), or loaded.
+    vocab = None
 
     @property
     def image_size(self):
@@ -82,17 +83,18 @@ class Captioner:
 
     # --------------------------------------------------------------- images
     def _decode_fn(self):
-        if "decode" not in self._fns:
-            d, size = self.config.data, self.image_size
+        d, size = self.config.data, self.image_size
 
+        def make():
             @tf.function(input_signature=[tf.TensorSpec([], tf.string),
                                           tf.TensorSpec([], tf.string)])
             def decode(data, name):
                 return preprocess.decode_image(data, size, d.min_image_side,
                                                d.max_image_pixels, name)
 
-            self._fns["decode"] = decode
-        return self._fns["decode"]
+            return decode
+
+        return self._function("decode", make)
 
     def encoded_bytes(self, item, where="image"):
         """A path, bytes or array -> encoded image bytes (arrays as PNG).
@@ -222,30 +224,21 @@ class Captioner:
 
         return ds.map(trim, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
-    def _build_model(self):
-        m = self.config.model
-        return ImageCaptioner(
-            self.vocab.size, image_size=m.image_size, encoder=m.encoder,
-            conv_filters=list(m.conv_filters), weights=m.weights, fine_tune=m.fine_tune,
-            feature_dim=m.feature_dim, embedding_dim=m.embedding_dim, units=m.units,
-            cell_type=m.cell_type, attention=m.attention, dropout=m.dropout,
-            pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID)
-
     # ------------------------------------------------------------------ fit
     def fit(self, train, val=None, run_dir=None):
-        """Builds the vocabulary from the training captions (unless already
-        set) and trains.
+        """Learns the vocabulary from the training captions (unless one is
+        set already), then trains the model; returns self.
 
         Args:
             train: `CaptionedImage`s.
-            val: validation `CaptionedImage`s (default: a seeded
-                `data.val_fraction` of `train`; none if it is 0).
-            run_dir: run directory (checkpoints, history, resume); a
-                temporary one if None.
-
-        Returns:
-            self.
+            val: validation `CaptionedImage`s; None holds out a seeded
+                `data.val_fraction` of `train` (no validation if it is 0).
+            run_dir: the run directory (checkpoints, history, resume after
+                a kill); None trains in a temporary one.
         """
+        return super().fit(train, val, run_dir=run_dir)
+
+    def _split(self, train, val):
         cfg = self.config
         train = list(train)
         if not train:
@@ -255,53 +248,63 @@ class Captioner:
             n_val = max(1, int(len(train) * cfg.data.val_fraction))
             val = [train[i] for i in order[:n_val]]
             train = [train[i] for i in order[n_val:]]
-        training.seed_everything(cfg.train.seed)
+        return train, val
+
+    def _learn(self, train):
+        cfg = self.config
+        # A vocabulary set before `fit` (or loaded) is kept.
         if self.vocab is None:
             self.vocab = WordVocabulary.build(
                 [c for ex in train for c in ex.captions], min_count=cfg.vocab.min_count,
                 max_words=cfg.vocab.max_words)
+
+    def _prepare(self, train, val):
+        # The pixel arrays are made before the model is built (the order the
+        # seeded results depend on); the datasets after it (`_datasets`).
         train_arrays = self._arrays(train, "training images")
         val_arrays = self._arrays(list(val), "validation images") if val else None
-        strategy = distribute.get_strategy(cfg.train.strategy)
-        with strategy.scope(), precision.policy_scope(cfg.train.precision):
-            self.model = self._build_model()
-            cached = not cfg.model.fine_tune and cfg.model.cache_features
-            trained = self.model.feature_head() if cached else self.model
-            trained.compile(
-                optimizer=training.make_optimizer(cfg.train),
-                loss=MaskedSparseCrossEntropy(pad_id=PAD_ID,
-                                              label_smoothing=cfg.model.label_smoothing))
-            trained.optimizer.build(trained.trainable_variables)
+        return train_arrays, val_arrays
+
+    @property
+    def _caches_features(self):
+        m = self.config.model
+        return not m.fine_tune and m.cache_features
+
+    def _build_model(self):
+        m = self.config.model
+        return ImageCaptioner(
+            self.vocab.size, image_size=m.image_size, encoder=m.encoder,
+            conv_filters=list(m.conv_filters), weights=m.weights, fine_tune=m.fine_tune,
+            feature_dim=m.feature_dim, embedding_dim=m.embedding_dim, units=m.units,
+            cell_type=m.cell_type, attention=m.attention, dropout=m.dropout,
+            pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID)
+
+    def _trained_model(self):
+        # A frozen encoder's grid never changes: train the head on cached grids.
+        return self.model.feature_head() if self._caches_features else self.model
+
+    def _compile_args(self):
+        return {"loss": MaskedSparseCrossEntropy(
+            pad_id=PAD_ID, label_smoothing=self.config.model.label_smoothing)}
+
+    def _datasets(self, data):
+        train_arrays, val_arrays = data
         key = "image"
-        if cached:
-            # The frozen encoder's grid never changes: encode every image once.
+        if self._caches_features:
+            # Every image is encoded once, by the built (frozen) backbone.
             key = "grid"
-            encode = lambda p: self.model.backbone.predict(  # noqa: E731
-                p.astype("float32"), batch_size=cfg.train.batch_size, verbose=0)
+            batch_size = self.config.train.batch_size
+
+            def encode(pixels):
+                return self.model.backbone.predict(pixels.astype("float32"),
+                                                   batch_size=batch_size, verbose=0)
+
             train_arrays = (encode(train_arrays[0]),) + train_arrays[1:]
             if val_arrays is not None:
                 val_arrays = (encode(val_arrays[0]),) + val_arrays[1:]
         train_ds = self._dataset(*train_arrays, True, key)
         val_ds = self._dataset(*val_arrays, False, key) if val_arrays is not None else None
-        if cfg.train.strategy != "default":
-            train_ds = distribute.shard_options(train_ds)
-            val_ds = distribute.shard_options(val_ds) if val_ds is not None else None
-        temp = None
-        if run_dir is None:
-            run_dir = temp = tempfile.mkdtemp(prefix="caption-")
-        run = training.RunDir(run_dir)
-        run.prepare(cfg.to_dict())
-        try:
-            self.history = training.fit(trained, train_ds, val_ds, cfg.train, run)
-        finally:
-            if temp:
-                shutil.rmtree(temp, ignore_errors=True)
-        self._fns = {k: v for k, v in self._fns.items() if k == "decode"}
-        return self
-
-    def _require_fitted(self):
-        if self.model is None:
-            raise RuntimeError("This Captioner is not fitted yet: call fit() or load().")
+        return train_ds, val_ds
 
     # ------------------------------------------------------------ inference
     def _graph(self, beam_width):
@@ -322,14 +325,15 @@ class Captioner:
 
         return infer
 
+    def _beam(self, beam_width):
+        """The beam width in force: `beam_width`, or the config's."""
+        return int(beam_width or self.config.model.beam_width)
+
     def _infer_fn(self, beam_width):
-        key = ("infer", int(beam_width))
-        if key not in self._fns:
-            size = self.image_size
-            self._fns[key] = tf.function(
-                self._graph(beam_width),
-                input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)])
-        return self._fns[key]
+        size = self.image_size
+        return self._function(("infer", int(beam_width)), lambda: tf.function(
+            self._graph(beam_width),
+            input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)]))
 
     def _caption_pixels(self, pixels, beam_width, batch_size=64):
         fn = self._infer_fn(beam_width)
@@ -362,9 +366,12 @@ class Captioner:
             return []
         pixels = np.stack([self.pixels(item, _describe(item, i))
                            for i, item in enumerate(items)])
-        out = self._caption_pixels(pixels, beam_width or self.config.model.beam_width,
-                                   batch_size)
+        out = self._caption_pixels(pixels, self._beam(beam_width), batch_size)
         return out[0] if single else out
+
+    def predict(self, inputs, beam_width=None, batch_size=64):
+        """The pipelines' common verb: `caption`."""
+        return self.caption(inputs, beam_width=beam_width, batch_size=batch_size)
 
     def evaluate(self, examples, beam_width=None, batch_size=64):
         """BLEU-1..4 (against all references of each image), CIDEr-D and the
@@ -374,7 +381,7 @@ class Captioner:
         pixels, kept = self._pixels_of(examples, "evaluation images",
                                        self.config.data.skip_bad_images)
         refs = [normalize_caption_list(examples[i].captions) for i in kept]
-        beam = int(beam_width or self.config.model.beam_width)
+        beam = self._beam(beam_width)
         result = {}
         for name, width in (("greedy", 1), ("beam", beam)):
             hyps = self._caption_pixels(pixels, width, batch_size)
@@ -390,15 +397,10 @@ class Captioner:
         `image` (a path, bytes or array): one panel per word (and the end of
         the caption) with the attention over the feature grid drawn over the
         image. Returns the matplotlib Figure."""
-        import matplotlib
-
-        if not os.environ.get("DISPLAY"):
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
+        plt = self._pyplot()
         self._require_fitted()
         pixels = self.pixels(image, _describe(image, 0))
-        text = self._caption_pixels(pixels[None], beam_width or self.config.model.beam_width)[0]
+        text = self._caption_pixels(pixels[None], self._beam(beam_width))[0]
         ids = self.vocab.tokenize(tf.constant([text])).to_tensor()
         captions_in = tf.concat([[[BOS_ID]], ids], axis=1)
         maps = keras.ops.convert_to_numpy(
@@ -422,22 +424,11 @@ class Captioner:
         return fig
 
     # ------------------------------------------------------------ save/load
-    def save(self, path):
-        """Saves model, vocabulary and config to the directory `path`
-        (atomically)."""
-        self._require_fitted()
-        return export_lib.save_pipeline(
-            path, self.model, STATE_FILE,
-            {"config": self.config.to_dict(), "vocabulary": self.vocab.words})
+    def _state(self):
+        return {"vocabulary": self.vocab.words}
 
-    @classmethod
-    def load(cls, path):
-        path = os.fspath(path)
-        state = export_lib.read_state(path, STATE_FILE, "Captioner")
-        self = cls(CaptionConfig.from_dict(state["config"]))
+    def _restore(self, state, path):
         self.vocab = WordVocabulary(state["vocabulary"])
-        self.model = export_lib.load_pipeline_model(path, self.config.train.precision)
-        return self
 
     # --------------------------------------------------------------- export
     def serving_fn(self, beam_width=None):
@@ -445,7 +436,7 @@ class Captioner:
         decoding, resizing, the CNN, the decoder, beam search and
         detokenisation, all graph ops. A bad image fails the call with an
         InvalidArgumentError whose message names it (`image_bytes[i]: ...`)."""
-        infer = self._graph(int(beam_width or self.config.model.beam_width))
+        infer = self._graph(self._beam(beam_width))
         d, size = self.config.data, self.image_size
 
         def serve(image_bytes):
@@ -466,24 +457,35 @@ class Captioner:
         [batch]}`, everything in the graph (it needs only `tensorflow` and
         nothing but `tensorflow` to run). `sample` (images: paths, bytes or arrays,
         arrays sent as PNG) is captioned in memory and by the reloaded export
-        in a fresh process; both must agree."""
-        self._require_fitted()
-        beam = int(beam_width or self.config.model.beam_width)
-        expected = inputs = None
-        if sample is not None:
-            data = [self.encoded_bytes(item, _describe(item, i))
-                    for i, item in enumerate(sample)]
-            # numpy bytes arrays drop trailing NUL bytes: such images (some
-            # BMPs) cannot travel to the verifying process unchanged.
-            data = [b for b in data if not b.endswith(b"\0")]
-            if data:
-                inputs = {"image_bytes": np.array(data, dtype=bytes)}
-                expected = {"caption": np.array(self.caption(data, beam, len(data)),
-                                                dtype=str)}
+        in a fresh process; both must agree.
+
+        Args:
+            path: the export folder (written atomically).
+            sample: images to verify the export on (None: no check).
+            beam_width: the beam of `serve` (default: the config's
+                `model.beam_width`; 1 is greedy).
+        """
+        return super().export(path, sample=sample, beam_width=beam_width)
+
+    def _endpoints(self, beam_width=None):
+        return {"serve": (self.serving_fn(beam_width),
+                          [tf.TensorSpec([None], tf.string, name="image_bytes")])}
+
+    def _export_sample(self, sample, beam_width=None):
+        data = [self.encoded_bytes(item, _describe(item, i)) for i, item in enumerate(sample)]
+        # numpy bytes arrays drop trailing NUL bytes: such images (some
+        # BMPs) cannot travel to the verifying process unchanged.
+        data = [b for b in data if not b.endswith(b"\0")]
+        inputs = expected = None
+        if data:
+            inputs = {"image_bytes": np.array(data, dtype=bytes)}
+            expected = {"caption": np.array(self.caption(data, self._beam(beam_width),
+                                                         len(data)), dtype=str)}
+        return inputs, expected
+
+    def _export_metadata(self, beam_width=None):
         d = self.config.data
-        metadata = {
-            "pipeline": "vision_caption",
-            "config": self.config.to_dict(),
+        return {
             "inputs": {"image_bytes": {
                 "dtype": "string", "shape": [None],
                 "notes": f"encoded {preprocess.FORMATS} images (gray, RGB or with alpha; "
@@ -492,19 +494,13 @@ class Captioner:
                          f"{self.image_size}x{self.image_size}"}},
             "outputs": {"caption": {"dtype": "string", "shape": [None],
                                     "notes": "lowercase words separated by spaces"}},
-            "beam_width": beam,
+            "beam_width": self._beam(beam_width),
             "vocabulary_size": self.vocab.size,
             "requires": ["tensorflow"],
         }
-        return export_lib.export_saved_model(
-            path,
-            endpoints={"serve": (self.serving_fn(beam),
-                                 [tf.TensorSpec([None], tf.string, name="image_bytes")])},
-            track=[self.model, self.vocab],
-            metadata=metadata,
-            sample=inputs,
-            expected=expected,
-        )
+
+    def _tracked(self):
+        return [self.model, self.vocab]
 
 
 __all__ = ["Captioner", "CaptionedImage"]

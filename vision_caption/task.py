@@ -1,83 +1,24 @@
-"""Captioning's train/evaluate/export/predict: what the CLI and notebooks call."""
+"""Captioning's train/evaluate/export/predict: what the CLI and notebooks call.
 
-import logging
+Example:
+
+>>> from vision_caption.config import CaptionConfig
+>>> config = CaptionConfig.from_yaml(TASK.default_config, ["data.train_count=3",
+...                                                        "data.test_count=1"])
+>>> splits = load_splits(config)
+>>> len(splits.train), splits.val, len(splits["test"])
+(3, None, 1)
+"""
+
 import os
 
-from pipelines import training
+from pipelines.data import Splits
+from pipelines.task import Task
 from vision_caption import data
 from vision_caption.config import CaptionConfig
 from vision_caption.pipeline import Captioner
 
-NAME = "vision_caption"
-Config = CaptionConfig
-DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "scenes.yaml")
-
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
-
-log = logging.getLogger(__name__)
-
-
-def load_splits(config, data_dir=None):
-    """Returns {"train": [...], "test": [...]} `CaptionedImage`s for the config."""
-    d = config.data
-    if d.dataset == "scenes":
-        return data.scenes(train_count=d.train_count, test_count=d.test_count,
-                           image_size=d.scene_size, max_objects=d.max_objects,
-                           heldout_percent=d.heldout_percent, seed=d.seed)
-    if d.dataset == "coco":
-        def load(split):
-            return data.coco(split, root=d.coco_root, data_dir=data_dir,
-                             skip_missing=d.skip_missing)
-    else:
-        def load(split):
-            return data.flickr8k(split, data_dir=data_dir, skip_missing=d.skip_missing)
-    return {"train": [ex for s in d.train_splits for ex in load(s)],
-            "test": [ex for s in d.test_splits for ex in load(s)]}
-
-
-def _export(captioner, split, path):
-    sample = [ex.image for ex in (split["test"] or split["train"])[:8]]
-    return captioner.export(path, sample=sample)
-
-
-def _evaluate(captioner, split):
-    metrics = {}
-    if split["test"]:
-        metrics["test"] = captioner.evaluate(split["test"])
-    if captioner.config.data.evaluate_train:
-        metrics["train"] = captioner.evaluate(split["train"])
-    return metrics
-
-
-def train(config, run_dir, data_dir=None):
-    """Trains, evaluates (BLEU-1..4, CIDEr-D, exact match; greedy and beam)
-    and exports."""
-    run = training.RunDir(run_dir)
-    split = load_splits(config, data_dir)
-    captioner = Captioner(config).fit(split["train"], run_dir=run.path)
-    captioner.save(run.model)
-    metrics = run.write_metrics(_evaluate(captioner, split))
-    _export(captioner, split, run.export)
-    return {"run_dir": run.path, "model": run.model, "export": run.export,
-            "history": run.history, "metrics_file": run.metrics,
-            "test": metrics.get("test"), "train": metrics.get("train")}
-
-
-def _load(run):
-    return Captioner.load(run.trained_model("vision_caption"))
-
-
-def evaluate(config, run_dir, data_dir=None):
-    run = training.RunDir(run_dir)
-    captioner = _load(run)
-    return run.write_metrics(_evaluate(captioner, load_splits(captioner.config, data_dir)))
-
-
-def export(config, run_dir, data_dir=None, export_dir=None):
-    run = training.RunDir(run_dir)
-    captioner = _load(run)
-    return {"export": _export(captioner, load_splits(captioner.config, data_dir),
-                              export_dir or run.export)}
 
 
 def _inputs(input_path):
@@ -93,14 +34,56 @@ def _inputs(input_path):
     return [input_path]
 
 
-def predict(config, run_dir, data_dir, input_path, output_path=None):
-    """Captions an image, every image of a folder, or every path listed in a
-    .txt file; prints (or writes) `path<TAB>caption` lines."""
-    run = training.RunDir(run_dir)
-    captioner = _load(run)
-    paths = _inputs(input_path)
-    if not paths:
-        raise ValueError(f"No images found at {input_path}.")
-    captions = captioner.caption(paths)
-    lines = [f"{p}\t{c}" for p, c in zip(paths, captions)]
-    return training.write_predictions(lines, output_path, "captions")
+class CaptionTask(Task):
+    """`pipelines <command> vision_caption`: scenes, COCO or Flickr8k ->
+    `Captioner` (BLEU-1..4, CIDEr-D, exact match; greedy and beam)."""
+
+    name = "vision_caption"
+    predictions_key = "captions"
+    config_class = CaptionConfig
+    pipeline_class = Captioner
+    default_config = os.path.join(os.path.dirname(__file__), "configs", "scenes.yaml")
+
+    def load_splits(self, config, data_dir=None):
+        """`Splits` of `CaptionedImage`s for the config; `val` is None (the
+        captioner holds out its `data.val_fraction` of train)."""
+        d = config.data
+        if d.dataset == "scenes":
+            return data.scenes(train_count=d.train_count, test_count=d.test_count,
+                               image_size=d.scene_size, max_objects=d.max_objects,
+                               heldout_percent=d.heldout_percent, seed=d.seed)
+        if d.dataset == "coco":
+            def load(split):
+                return data.coco(split, root=d.coco_root, data_dir=data_dir,
+                                 skip_missing=d.skip_missing)
+        else:
+            def load(split):
+                return data.flickr8k(split, data_dir=data_dir, skip_missing=d.skip_missing)
+        return Splits([ex for s in d.train_splits for ex in load(s)],
+                      test=[ex for s in d.test_splits for ex in load(s)])
+
+    def score(self, captioner, splits):
+        """The test split's scores, and the training split's with
+        `data.evaluate_train`."""
+        metrics = {}
+        if splits.test:
+            metrics["test"] = captioner.evaluate(splits.test)
+        if captioner.config.data.evaluate_train:
+            metrics["train"] = captioner.evaluate(splits.train)
+        return metrics
+
+    def export_sample(self, captioner, splits):
+        return [ex.image for ex in (splits.test or splits.train)[:8]]
+
+    def predict_lines(self, captioner, input_path):
+        """Captions an image, every image of a folder, or every path listed
+        in a .txt file: `path<TAB>caption` lines."""
+        paths = _inputs(input_path)
+        if not paths:
+            raise ValueError(f"No images found at {input_path}.")
+        return [f"{p}\t{c}" for p, c in zip(paths, captioner.caption(paths))]
+
+
+TASK = CaptionTask()
+load_splits, train, evaluate, export, predict = (
+    TASK.load_splits, TASK.train, TASK.evaluate, TASK.export, TASK.predict)

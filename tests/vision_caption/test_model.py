@@ -1,6 +1,6 @@
 """ImageCaptioner: shapes, serialisation, one encoding for all captions of
-an image, a keras.applications encoder, mixed precision, and that a tiny
-model really learns to caption."""
+an image, a keras.applications encoder, mixed precision (and its reload),
+its layers on their own, and that a tiny model really learns to caption."""
 
 import keras
 import numpy as np
@@ -9,7 +9,8 @@ import pytest
 from pipelines.losses import MaskedSparseCrossEntropy
 from pipelines.precision import policy_scope
 from tests import harness
-from vision_caption.model import ImageCaptioner
+from vision_caption.model import (FlattenCaptions, GridPositionEmbedding, ImageCaptioner,
+                                  RepeatPerCaption, UnflattenCaptions)
 
 TINY = dict(image_size=32, conv_filters=[4, 8], feature_dim=8, embedding_dim=8, units=16)
 
@@ -117,3 +118,54 @@ def test_learns_a_tiny_task():
         ids, lengths = model.generate(images, max_length=6, beam_width=width)
         assert lengths.numpy().tolist() == [4] * 4
         assert ids.numpy()[:, :4].tolist() == [c + [2] for c in captions]
+
+
+@pytest.mark.parametrize("encoder", ["small_cnn", "mobilenet_v3_small"])
+def test_mixed_precision_model_reloads_with_its_policy(encoder, tmp_path):
+    """The policy is in the config, the backbone's layers (a keras.applications
+    network too) take it, and `.keras` reloads it with float32 in force."""
+    kwargs = dict(TINY) if encoder == "small_cnn" else dict(
+        image_size=64, encoder=encoder, fine_tune=False, feature_dim=8, embedding_dim=8,
+        units=16)
+    model = ImageCaptioner(12, dtype="mixed_float16", **kwargs)
+    assert keras.config.dtype_policy().name == "float32"
+    assert model.get_config()["dtype"]["config"]["name"] == "mixed_float16"
+    convs = [layer for layer in model.backbone._flatten_layers()
+             if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(layer.compute_dtype == "float16" for layer in convs)
+    assert all(v.dtype == "float32" for v in model.weights)
+    x = _inputs(n=2, captions=2, size=kwargs["image_size"])
+    reloaded = harness.assert_save_reload_equal(model, x, tmp_path, atol=1e-3)
+    assert reloaded.dtype_policy.name == "mixed_float16"
+    assert reloaded.get_config() == model.get_config()
+    assert reloaded.backbone.layers[-1].compute_dtype == "float16"
+    assert reloaded.decoder.head.compute_dtype == "float32"
+    assert reloaded(x).dtype == "float32"
+    # The cached-grid head is built under the model's policy, not the one in force.
+    head = reloaded.feature_head()
+    assert head.dtype_policy.name == "mixed_float16"
+
+
+def _captions(n=2, c=3, t=5):
+    return np.random.default_rng(1).integers(1, 12, (n, c, t)).astype("int32")
+
+
+def test_grid_position_embedding_layer():
+    x = np.random.default_rng(0).normal(size=(2, 9, 4)).astype("float32")
+    layer = harness.run_layer_test(lambda: GridPositionEmbedding(), [x],
+                                   expected_shapes=[(2, 9, 4)])
+    assert tuple(layer.embeddings.shape) == (9, 4)
+
+
+def test_caption_reshaping_layers():
+    captions = _captions()
+    harness.run_layer_test(lambda: FlattenCaptions(), [captions], expected_shapes=[(6, 5)])
+    memory = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
+    out = harness.run_layer_test(lambda: RepeatPerCaption(), [memory, captions],
+                                 expected_shapes=[(6, 4, 3)])
+    np.testing.assert_array_equal(out(memory, captions)[3], memory[1])
+    logits = np.random.default_rng(0).normal(size=(6, 5, 7)).astype("float32")
+    layer = harness.run_layer_test(lambda: UnflattenCaptions(), [logits, captions],
+                                   expected_shapes=[(2, 3, 5, 7)])
+    np.testing.assert_array_equal(layer(logits, captions)[1, 0], logits[3])
+

@@ -1,6 +1,7 @@
 """The Captioner pipeline: fits, captions paths/bytes/arrays alike, refuses
 bad images with one clear error, saves, reloads and exports equal (the
-export decodes PNG and JPEG bytes itself), and plots attention."""
+export decodes PNG and JPEG bytes itself), plots attention, takes keyword
+overrides, and reloads a mixed-precision model mixed."""
 
 import json
 import logging
@@ -14,6 +15,7 @@ import tensorflow as tf
 
 from pipelines import export as export_lib
 from pipelines.config import ConfigError
+from tests import harness
 from vision_caption import Captioner, data
 from vision_caption.config import CaptionConfig
 from vision_caption.data import CaptionedImage
@@ -213,3 +215,49 @@ def test_unfitted_and_config_errors():
         CaptionConfig.from_dict({"model": {"unit": 3}})
     config = CaptionConfig.from_dict({}, TINY)
     assert CaptionConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_pipeline_role(fitted, tmp_path):
+    """The shared pipeline checks: `predict` (= `caption`) answers, refuses
+    bad images, and the reloaded pipeline and the export give the same
+    captions."""
+    cap, split, _ = fitted
+    arrays = [ex.image for ex in split["test"][:4]]
+    assert cap.predict(arrays) == cap.caption(arrays)
+    assert cap.predict(arrays, beam_width=1) == cap.caption(arrays, beam_width=1)
+    reloaded, outputs = harness.run_pipeline_test(
+        cap, arrays, tmp_path,
+        bad_inputs=[([b"junk"], ValueError, "^input 0: the bytes are not a JPEG"),
+                    ([arrays[0], 3], ValueError, "^input 1: expected a file path")])
+    assert reloaded.vocab.words == cap.vocab.words
+    assert [c.decode("utf-8") for c in outputs["caption"].numpy()] == cap.predict(arrays)
+
+
+def test_keyword_overrides():
+    cap = Captioner(units=32, epochs=1)
+    assert cap.config.model.units == 32 and cap.config.train.epochs == 1
+    assert cap.config.model.feature_dim == CaptionConfig().model.feature_dim
+    config = CaptionConfig.from_dict({}, TINY)
+    cap = Captioner(config, beam_width=1, val_fraction=0.0, min_count=2)
+    assert (cap.config.model.beam_width, cap.config.data.val_fraction,
+            cap.config.vocab.min_count) == (1, 0.0, 2)
+    assert config.model.beam_width == 3          # the given config is left as it was
+    with pytest.raises(TypeError, match=r"Unknown Captioner argument\(s\) \['unitz'\]"):
+        Captioner(unitz=3)
+    with pytest.raises(ConfigError, match="model.units"):
+        Captioner(units=0)
+
+
+def test_mixed_precision_pipeline_reloads_mixed(tmp_path):
+    split = data.scenes(train_count=24, test_count=2, image_size=32, max_objects=1, seed=3)
+    cap = Captioner(CaptionConfig.from_dict({}, TINY), precision="mixed_bfloat16",
+                    epochs=1).fit(split["train"])
+    assert len(cap.history) == 1
+    assert cap.model.get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    image = split["test"][0].image
+    want = cap.caption(image)
+    again = Captioner.load(cap.save(tmp_path / "saved"))
+    assert again.model.get_config()["dtype"] == cap.model.get_config()["dtype"]
+    assert again.model.decoder.rnn.compute_dtype == "bfloat16"
+    assert again.model.decoder.head.compute_dtype == "float32"
+    assert again.caption(image) == want

@@ -34,7 +34,8 @@ def test_train_then_predict(tmp_path):
         encode = tf.io.encode_png if name.endswith("png") else tf.io.encode_jpeg
         (images / name).write_bytes(encode(pixels).numpy())
     (images / "notes.txt").write_text("not an image")
-    result = run(["-m", "pipelines.cli", "predict", "vision_caption", "--config", TINY,
+    # No --config: the run's own (the one it was trained with).
+    result = run(["-m", "pipelines.cli", "predict", "vision_caption",
                   "--run-dir", str(run_dir), "--input", str(images)])
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.rstrip("\n").splitlines()
@@ -43,7 +44,7 @@ def test_train_then_predict(tmp_path):
     # A .txt list (paths relative to it) and an output file.
     (images / "list.txt").write_text("b.png\n\na.jpg\n")
     out = tmp_path / "captions.tsv"
-    result = run(["-m", "pipelines.cli", "predict", "vision_caption", "--config", TINY,
+    result = run(["-m", "pipelines.cli", "predict", "vision_caption",
                   "--run-dir", str(run_dir), "--input", str(images / "list.txt"),
                   "--output", str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -72,8 +73,8 @@ def test_configs_load_their_data(data_dir):
     coco = CaptionConfig.from_yaml(os.path.join(configs, "coco_mini.yaml"))
     split = task.load_splits(coco, data_dir)
     assert (len(split["train"]), len(split["test"])) == (159, 0)
-    scenes = CaptionConfig.from_yaml(task.DEFAULT_CONFIG, ["data.train_count=5",
-                                                           "data.test_count=2"])
+    scenes = CaptionConfig.from_yaml(task.TASK.default_config,
+                                     ["data.train_count=5", "data.test_count=2"])
     assert scenes.data.train_captions == "first" and scenes.model.image_size == 64
     split = task.load_splits(scenes, data_dir)
     assert (len(split["train"]), len(split["test"])) == (5, 2)
