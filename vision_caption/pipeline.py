@@ -34,6 +34,18 @@ log = logging.getLogger(__name__)
 _ASSERT = re.compile(r"assertion failed: \[(.*?)\]\s*(?:\n|\[\[|$)", re.S)
 
 
+def _error_detail(message):
+    """The line of a TensorFlow error that says what went wrong: the last
+    one before the `[[{{node ...}}]]` trailer (the ones above are "Graph
+    execution error:" and where the node was defined)."""
+    for line in reversed(message.splitlines()):
+        line = re.sub(r"\{\{[^}]*\}\}", "", line)
+        line = re.sub(r"\s*\[Op:\w+\].*$", "", line).strip()
+        if line and not line.startswith("[["):
+            return line
+    return "unknown error"
+
+
 def _is_single(inputs):
     if isinstance(inputs, (str, bytes, bytearray, os.PathLike)):
         return True
@@ -133,9 +145,8 @@ class Captioner(Pipeline):
             found = _ASSERT.search(e.message)
             if found:
                 raise ValueError(found.group(1) + ".") from None
-            detail = e.message.split("\n")[0].split("{{")[0].strip()
-            detail = re.sub(r"\s*\[Op:\w+\]$", "", detail)
-            raise ValueError(f"{where}: cannot decode the image ({detail}).") from None
+            raise ValueError(f"{where}: cannot decode the image "
+                             f"({_error_detail(e.message)}).") from None
 
     def _pixels_of(self, examples, what, skip_bad):
         """Pixels of `CaptionedImage`s; bad ones raise, or are skipped and

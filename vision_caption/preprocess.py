@@ -102,6 +102,25 @@ def header_size(data, fmt):
                    default=other, exclusive=True)
 
 
+def jpeg_is_complete(data):
+    """True unless `data` is a JPEG cut short: a JPEG ends with the
+    end-of-image marker FF D9 (looked for in its last 64 bytes, which allows
+    for padding after it). Other formats: True.
+
+    Example:
+
+    >>> import numpy as np
+    >>> jpeg = tf.io.encode_jpeg(np.zeros((8, 8, 3), "uint8"))
+    >>> bool(jpeg_is_complete(jpeg)), bool(jpeg_is_complete(tf.strings.substr(jpeg, 0, 300)))
+    (True, False)
+    """
+    data = tf.convert_to_tensor(data, tf.string)
+    length = tf.strings.length(data)
+    tail = tf.io.decode_raw(tf.strings.substr(data, tf.maximum(0, length - 64), 64), tf.uint8)
+    marker = tf.logical_and(tf.equal(tail[:-1], 0xFF), tf.equal(tail[1:], 0xD9))
+    return tf.logical_or(tf.not_equal(image_format(data), "jpeg"), tf.reduce_any(marker))
+
+
 def _size_checks(name, height, width, min_side, max_pixels):
     """Asserts that an image of `height x width` may be captioned."""
     size = tf.strings.format("{}x{}", (width, height))
@@ -167,7 +186,13 @@ def decode_image(data, size, min_side=DEFAULT_MIN_SIDE, max_pixels=DEFAULT_MAX_P
         tf.not_equal(fmt, ""),
         [tf.strings.join([name, f": the bytes are not a {FORMATS} image (unrecognised "
                                 "signature)"])])
-    with tf.control_dependencies([known]):
+    # A truncated JPEG is refused by name before libjpeg sees it (it would
+    # fail with an anonymous "Invalid JPEG data" and a native log line).
+    complete = tf.debugging.Assert(
+        jpeg_is_complete(data),
+        [tf.strings.join([name, ": the JPEG data is truncated (no end-of-image marker); "
+                                "the file is incomplete or corrupt"])])
+    with tf.control_dependencies([known, complete]):
         height, width = header_size(data, fmt)
     with tf.control_dependencies(_size_checks(name, height, width, min_side, max_pixels)):
         image = tf.cond(

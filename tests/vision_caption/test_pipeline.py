@@ -98,7 +98,14 @@ def test_bad_images_get_one_clear_error(fitted, tmp_path):
     jpeg = tf.io.encode_jpeg(split["test"][0].image).numpy()
     with pytest.raises(ValueError) as e:
         cap.caption([jpeg[:100]])
+    assert str(e.value) == ("input 0: the JPEG data is truncated (no end-of-image marker); "
+                            "the file is incomplete or corrupt.")
+    # Damage libjpeg finds: its reason, not "Graph execution error:".
+    broken = jpeg[:100] + b"\xff\xff" * 200 + jpeg[500:]
+    with pytest.raises(ValueError) as e:
+        cap.caption([broken])
     assert str(e.value).startswith("input 0: cannot decode the image (")
+    assert "Graph execution error" not in str(e.value) and "JPEG" in str(e.value)
     with pytest.raises(ValueError) as e:
         cap.caption([np.zeros((32, 32), "int32")])
     assert str(e.value) == ("input 0: an image array must be uint8, uint16 or float in "
@@ -164,6 +171,10 @@ def test_save_load_and_export_reproduce(fitted, tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError) as e:
         loaded.serve(image_bytes=tf.constant([_png(np.zeros((4, 4, 3), "uint8"))]))
     assert "image_bytes[0]: the image is 4x4 pixels" in e.value.message
+    truncated = tf.io.encode_jpeg(split["test"][0].image).numpy()[:300]
+    with pytest.raises(tf.errors.InvalidArgumentError) as e:
+        loaded.serve(image_bytes=tf.constant([images[0], truncated]))
+    assert "image_bytes[1]: the JPEG data is truncated" in e.value.message
     assert loaded.serve(image_bytes=tf.constant([], tf.string))["caption"].shape == (0,)
 
 

@@ -73,8 +73,16 @@ def test_not_an_image_is_one_clear_error():
 
 def test_corrupt_image_is_an_error(rgb):
     jpeg = tf.io.encode_jpeg(rgb).numpy()
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Invalid JPEG data"):
-        _decode(jpeg[:200])
+    # Cut short: refused by name before libjpeg sees it.
+    for cut in (200, len(jpeg) - 10):
+        with pytest.raises(tf.errors.InvalidArgumentError) as e:
+            _decode(jpeg[:cut])
+        assert ("pic: the JPEG data is truncated (no end-of-image marker); the file is "
+                "incomplete or corrupt") in e.value.message
+    # Garbage inside a complete-looking JPEG: libjpeg's own error.
+    broken = jpeg[:100] + b"\xff\xff" * 200 + jpeg[500:]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Invalid JPEG data|JPEG"):
+        _decode(broken)
 
 
 def test_size_limits(rgb):
