@@ -65,6 +65,23 @@ class Task:
         that could not be used."""
         raise NotImplementedError
 
+    @staticmethod
+    def load_each(items, load, skip_bad=False):
+        """`load(item)` for each item: `(kept items, their loaded values,
+        skipped)`. An item whose `load` raises ValueError fails the whole
+        call, or with `skip_bad` is skipped and listed in `skipped` as
+        `(item, reason)`: nothing is dropped without a word."""
+        kept, values, skipped = [], [], []
+        for item in items:
+            try:
+                values.append(load(item))
+                kept.append(item)
+            except ValueError as e:
+                if not skip_bad:
+                    raise
+                skipped.append((str(item), str(e)))
+        return kept, values, skipped
+
     def fit(self, pipeline, splits, run):
         """Trains `pipeline` on the splits in the run directory."""
         return pipeline.fit(splits.train, splits.val, run_dir=run.path)

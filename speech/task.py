@@ -9,6 +9,7 @@ from speech.config import SpeechConfig
 from speech.pipeline import SpeechRecognizer
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
 class SpeechTask(Task):
@@ -45,14 +46,27 @@ class SpeechTask(Task):
         clips = (splits.test or [])[:8] or splits.train[:8]
         return [u.audio for u in clips]
 
-    def predict_lines(self, asr, input_path):
-        """Transcribes an audio file, or every file listed in a manifest:
-        `path<TAB>transcript` lines."""
-        if input_path.endswith((".tsv", ".txt")):
+    def predict_lines(self, asr, input_path, skip_bad=False):
+        """Transcribes an audio file, every audio file of a folder, or every
+        file listed in a manifest: `path<TAB>transcript` lines (with
+        `skip_bad`, also the files that could not be used, with the
+        reason)."""
+        if os.path.isdir(input_path):
+            paths = sorted(os.path.join(input_path, n) for n in os.listdir(input_path)
+                           if n.lower().endswith(AUDIO_SUFFIXES))
+            if not paths:
+                raise ValueError(f"No audio files ({', '.join(AUDIO_SUFFIXES)}) in "
+                                 f"{input_path}.")
+        elif input_path.endswith((".tsv", ".txt")):
             paths = [p for p, _ in data.read_manifest(input_path)]
         else:
             paths = [input_path]
-        return [f"{p}\t{t}" for p, t in zip(paths, asr.transcribe(paths))]
+        kept, audios, skipped = self.load_each(
+            paths, lambda p: asr._load_inputs([p])[0], skip_bad)
+        # The waveforms read are at the model's rate: transcribed as they are.
+        texts = asr.transcribe(audios) if audios else []
+        lines = [f"{p}\t{t}" for p, t in zip(kept, texts)]
+        return (lines, skipped) if skip_bad else lines
 
 
 TASK = SpeechTask()

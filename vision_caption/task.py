@@ -12,6 +12,8 @@ Example:
 
 import os
 
+import numpy as np
+
 from pipelines.data import Splits
 from pipelines.task import Task
 from vision_caption import data
@@ -75,13 +77,21 @@ class CaptionTask(Task):
     def export_sample(self, captioner, splits):
         return [ex.image for ex in (splits.test or splits.train)[:8]]
 
-    def predict_lines(self, captioner, input_path):
+    def predict_lines(self, captioner, input_path, skip_bad=False):
         """Captions an image, every image of a folder, or every path listed
-        in a .txt file: `path<TAB>caption` lines."""
+        in a .txt file: `path<TAB>caption` lines (with `skip_bad`, also the
+        images that could not be read, with the reason)."""
         paths = _inputs(input_path)
         if not paths:
             raise ValueError(f"No images found at {input_path}.")
-        return [f"{p}\t{c}" for p, c in zip(paths, captioner.caption(paths))]
+        kept, pixels, skipped = self.load_each(
+            paths, lambda p: captioner.pixels(p, p), skip_bad)
+        # The pixels already read are captioned as `caption(paths)` would.
+        captions = (captioner._caption_pixels(np.stack(pixels),
+                                              captioner.config.model.beam_width)
+                    if kept else [])
+        lines = [f"{p}\t{c}" for p, c in zip(kept, captions)]
+        return (lines, skipped) if skip_bad else lines
 
 
 TASK = CaptionTask()

@@ -46,6 +46,10 @@ def test_predict_lines(tmp_path):
     manifest.write_text("path\ttranscript\na.wav\tx\nb.wav\ty\n", encoding="utf-8")
 
     class Fake:
+        # Reads an input as its path; transcribes what it read.
+        def _load_inputs(self, items):
+            return list(items)
+
         def transcribe(self, paths):
             return [f"text of {os.path.basename(p)}" for p in paths]
 

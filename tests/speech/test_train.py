@@ -25,6 +25,27 @@ def test_train_then_predict(tmp_path, data_dir):
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith(f"{wav}\t")
 
+    # A folder with one bad file: one clear error naming it; with --skip-bad
+    # the rest is transcribed, the bad one reported, and the status says so.
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "a.wav").write_bytes(open(wav, "rb").read())
+    (folder / "broken.wav").write_bytes(b"RIFF not really audio")
+    common = ["-m", "pipelines.cli", "predict", "speech", "--run-dir", str(run_dir),
+              "--input", str(folder)]
+    result = run(common)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"error: Cannot read audio file {folder / 'broken.wav'}")
+    result = run(common + ["--skip-bad"])
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert result.stdout.startswith(f"{folder / 'a.wav'}\t")
+    assert "Skipped 1 input(s) that could not be used: " + str(folder / "broken.wav") \
+        in result.stderr
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert [s["input"] for s in summary["skipped"]] == [str(folder / "broken.wav")]
+    assert run(common + ["--skip-bad", "--allow-skipped"]).returncode == 0
+
 
 def test_missing_run_is_one_clear_error(tmp_path):
     result = run(["-m", "pipelines.cli", "evaluate", "speech", "--config", TINY,

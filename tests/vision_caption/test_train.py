@@ -50,6 +50,21 @@ def test_train_then_predict(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert out.read_text().splitlines() == [lines[1], lines[0]]
 
+    # One corrupt image in the folder: one clear error naming it, or with
+    # --skip-bad the others captioned, it reported, and status 3.
+    (images / "c.jpg").write_bytes(b"\xff\xd8\xff broken")
+    common = ["-m", "pipelines.cli", "predict", "vision_caption", "--run-dir", str(run_dir),
+              "--input", str(images)]
+    result = run(common)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {images / 'c.jpg'}: ")
+    result = run(common + ["--skip-bad", "--output", str(out)])
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert out.read_text().splitlines() == lines
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["skipped"][0]["input"] == str(images / "c.jpg")
+    assert f"Skipped 1 input(s) that could not be used: {images / 'c.jpg'} (" in result.stderr
+
 
 def test_missing_run_is_one_clear_error(tmp_path):
     result = run(["-m", "pipelines.cli", "evaluate", "vision_caption", "--config", TINY,
