@@ -6,7 +6,8 @@ A run lives in one directory::
         config.yaml      the resolved config of the run
         checkpoints/     backup/ (resume state), best.weights.h5 (+ best.json)
         logs/            TensorBoard
-        history.csv      one row per finished epoch, across restarts
+        history.csv      one row per finished epoch, across restarts (epochs
+                         counted from 1, as Keras prints them)
         metrics.json     evaluation results
         model/           the saved pipeline (written by the domain)
         export/          the SavedModel
@@ -263,7 +264,9 @@ class ResumableRun(keras.callbacks.BackupAndRestore):
         self.initial_epoch = resumed_epoch(self.model)
         # Drop rows of epochs that will run again (killed after the row was
         # written but before the backup).
-        rows = [r for r in self.run_dir.read_history() if r["epoch"] < self.initial_epoch]
+        # history.csv counts epochs from 1, as Keras prints them; Keras's own
+        # epoch indices (callbacks, initial epoch) count from 0.
+        rows = [r for r in self.run_dir.read_history() if r["epoch"] <= self.initial_epoch]
         self._write_rows(rows)
         if self.initial_epoch:
             log.info("Resuming %s after epoch %d", self.run_dir.path, self.initial_epoch)
@@ -297,9 +300,9 @@ class ResumableRun(keras.callbacks.BackupAndRestore):
                 )
             except Exception:  # pragma: no cover - optimizers without a scalar lr
                 pass
-        row = {"epoch": epoch}
+        row = {"epoch": epoch + 1}
         row.update({k: float(v) for k, v in sorted(logs.items())})
-        rows = [r for r in self.run_dir.read_history() if r["epoch"] < epoch]
+        rows = [r for r in self.run_dir.read_history() if r["epoch"] <= epoch]
         self._write_rows(rows + [row])
         super().on_epoch_end(epoch, logs)
 
@@ -385,7 +388,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         os.replace(tmp, self.run_dir.best_weights)
         atomic_write_text(
             self.run_dir.best_record,
-            json.dumps({"epoch": epoch, "monitor": key, "value": value}),
+            json.dumps({"epoch": epoch + 1, "monitor": key, "value": value}),
         )
 
     def on_train_begin(self, logs=None):
@@ -393,9 +396,9 @@ class BestCheckpoint(keras.callbacks.Callback):
         if last < 0:
             return
         record = self.best()
-        if record is not None and record.get("epoch") == last:
+        if record is not None and record.get("epoch") == last + 1:
             return
-        rows = [r for r in self.run_dir.read_history() if r["epoch"] == last]
+        rows = [r for r in self.run_dir.read_history() if r["epoch"] == last + 1]
         if rows:
             # The model holds the weights of epoch `last` (from the backup).
             self._consider(last, rows[-1])
@@ -419,7 +422,7 @@ class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         initial = resumed_epoch(self.model)
-        rows = [r for r in self.run_dir.read_history() if r["epoch"] < initial]
+        rows = [r for r in self.run_dir.read_history() if r["epoch"] <= initial]
         if not rows:
             return
         if self.monitor_op is None:
@@ -427,15 +430,16 @@ class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         stopped = False
         for row in rows:
             current = row.get(self.monitor)
-            if current is None or row["epoch"] < self.start_from_epoch:
+            index = row["epoch"] - 1  # Keras's epoch index
+            if current is None or index < self.start_from_epoch:
                 continue
             self.wait += 1
             if self._is_improvement(current, self.best):
-                self.best, self.best_epoch, stopped = current, row["epoch"], False
+                self.best, self.best_epoch, stopped = current, index, False
                 if self.baseline is None or self._is_improvement(current, self.baseline):
                     self.wait = 0
                 continue
-            stopped = self.wait >= self.patience and row["epoch"] > 0
+            stopped = self.wait >= self.patience and index > 0
         if stopped:
             log.info("%s already stopped early after epoch %d", self.run_dir.path, initial)
             epochs = int((self.params or {}).get("epochs", initial))
@@ -547,14 +551,13 @@ def fit(model, train_data, val_data, train_config, run_dir, monitor="val_loss",
     stopper = next((c for c in cbs if isinstance(c, _ResumableEarlyStopping)), None)
     if stopper is not None and history and len(history) < train_config.epochs:
         log.info("Early stopping after epoch %d of %d: %s did not improve for %d epochs.",
-                 history[-1]["epoch"] + 1, train_config.epochs, stopper.monitor,
+                 history[-1]["epoch"], train_config.epochs, stopper.monitor,
                  stopper.patience)
     best = cbs[1].best()
     if os.path.exists(run_dir.best_weights):
         model.load_weights(run_dir.best_weights)
         if best is not None:
-            # Epochs counted from 1, as Keras prints them.
             log.info("Restored the weights of the best epoch, %d (%s = %.6g), from %s.",
-                     best["epoch"] + 1, best["monitor"], best["value"],
+                     best["epoch"], best["monitor"], best["value"],
                      run_dir.best_weights)
     return history

@@ -32,7 +32,7 @@ def test_train_writes_the_run_directory(trained):
                  "model", "export"):
         assert os.path.exists(run_dir / name), name
     history = pd.read_csv(run_dir / "history.csv")
-    assert history["epoch"].tolist() == [0, 1]
+    assert history["epoch"].tolist() == [1, 2]  # as Keras prints them
     metrics = json.load(open(run_dir / "metrics.json"))
     assert set(metrics["test"]) == {"mse", "mae", "mase"}
     assert summary["export"] == str(run_dir / "export")

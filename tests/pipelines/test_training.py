@@ -161,7 +161,8 @@ def test_sigkill_then_rerun_resumes_after_last_finished_epoch(tmp_path):
     k = _backup_epoch(run)  # finished epochs as far as the backup knows
     assert 1 <= k < n
     # The row is written before the backup: at most one row ahead of it.
-    assert [r["epoch"] for r in rows_at_kill] in (list(range(k)), list(range(k + 1)))
+    # history.csv counts epochs from 1 (as Keras prints them).
+    assert [r["epoch"] for r in rows_at_kill] in (list(range(1, k + 1)), list(range(1, k + 2)))
     ran_first = [int(e) for e in first.read_text().split()]
     assert ran_first[:k] == list(range(k))
 
@@ -173,16 +174,16 @@ def test_sigkill_then_rerun_resumes_after_last_finished_epoch(tmp_path):
     ran_second = [int(e) for e in second.read_text().split()]
     assert ran_second == list(range(k, n)), (k, ran_second)
     history = run.read_history()
-    assert [r["epoch"] for r in history] == list(range(n))
+    assert [r["epoch"] for r in history] == list(range(1, n + 1))
     assert all(np.isfinite(r["loss"]) and np.isfinite(r["val_loss"]) for r in history)
     # Rows of epochs finished before the kill are kept as they were.
     for old in rows_at_kill[:k]:
-        assert history[old["epoch"]] == old
+        assert history[old["epoch"] - 1] == old
     assert _backup_epoch(run) == n
     with open(run.best_record) as f:
         best = json.load(f)
     assert best["epoch"] == _argmin_epoch(history)
-    assert best["value"] == history[best["epoch"]]["val_loss"]
+    assert best["value"] == history[best["epoch"] - 1]["val_loss"]
 
 
 # ---------------------------------------------------------------- NaN guard
@@ -214,13 +215,13 @@ def test_nan_loss_raises_keeps_finished_epochs_and_finite_backup(tmp_path):
     assert f"batch {poison_batch + 1}" in message
 
     history = run.read_history()
-    assert [r["epoch"] for r in history] == list(range(poison_epoch))
+    assert [r["epoch"] for r in history] == list(range(1, poison_epoch + 1))
     assert all(np.isfinite(list(r.values())).all() for r in history)
     assert _backup_epoch(run) == poison_epoch
     backup = _weights_of_file(os.path.join(run.backup, "latest.weights.h5"))
     assert all(np.isfinite(w).all() for w in backup)
     with open(run.best_record) as f:
-        assert json.load(f)["epoch"] < poison_epoch
+        assert json.load(f)["epoch"] <= poison_epoch
     assert all(np.isfinite(w).all() for w in _weights_of_file(run.best_weights))
 
     # With the data fixed, the same command goes on from the last good epoch
@@ -234,7 +235,7 @@ def test_nan_loss_raises_keeps_finished_epochs_and_finite_backup(tmp_path):
 
     rows = training.fit(model, train, val, _cfg(epochs=5), run, callbacks=[Clean(), ran])
     assert ran.ran == list(range(poison_epoch, 5))
-    assert [r["epoch"] for r in rows] == list(range(5))
+    assert [r["epoch"] for r in rows] == list(range(1, 6))
     assert all(np.isfinite(w).all() for w in _weights(model))
 
 
@@ -264,11 +265,11 @@ def test_best_checkpoint_kept_across_restarts(tmp_path):
     ran = _Epochs()
     rows = training.fit(model, train, val, _cfg(epochs=6), run, callbacks=[ran])
     assert ran.ran == [3, 4, 5]
-    assert [r["epoch"] for r in rows] == list(range(6))
+    assert [r["epoch"] for r in rows] == list(range(1, 7))
     with open(run.best_record) as f:
         best = json.load(f)
-    assert best["epoch"] == _argmin_epoch(rows) == first_best["epoch"] < 3
-    assert best["value"] == rows[best["epoch"]]["val_loss"]
+    assert best["epoch"] == _argmin_epoch(rows) == first_best["epoch"] <= 3
+    assert best["value"] == rows[best["epoch"] - 1]["val_loss"]
     # The model ends with the best weights, not the last ones.
     _assert_same(_weights(model), _weights_of_file(run.best_weights))
     last = _weights_of_file(os.path.join(run.backup, "latest.weights.h5"))
@@ -279,17 +280,17 @@ def test_best_checkpoint_ranks_last_epoch_when_killed_before_it(tmp_path):
     run = training.RunDir(tmp_path / "run")
     train, val = _data(), _data(32, seed=1)
     rows = training.fit(_model(), train, val, _cfg(epochs=3), run)
-    assert _argmin_epoch(rows) == 2
-    # As if killed after epoch 2's backup but before BestCheckpoint saw it.
+    assert _argmin_epoch(rows) == 3
+    # As if killed after epoch 3's backup but before BestCheckpoint saw it.
     with open(run.best_record, "w") as f:
-        json.dump({"epoch": 1, "monitor": "val_loss", "value": rows[1]["val_loss"]}, f)
+        json.dump({"epoch": 2, "monitor": "val_loss", "value": rows[1]["val_loss"]}, f)
 
     model = _model()
     ran = _Epochs()
     training.fit(model, train, val, _cfg(epochs=3), run, callbacks=[ran])
     assert ran.ran == []
     with open(run.best_record) as f:
-        assert json.load(f) == {"epoch": 2, "monitor": "val_loss",
+        assert json.load(f) == {"epoch": 3, "monitor": "val_loss",
                                 "value": rows[2]["val_loss"]}
     backup = _weights_of_file(os.path.join(run.backup, "latest.weights.h5"))
     _assert_same(_weights_of_file(run.best_weights), backup)
@@ -300,7 +301,7 @@ def test_history_and_best_with_validation_every_other_epoch(tmp_path):
     run = training.RunDir(tmp_path / "run")
     rows = training.fit(_model(), _data(), _data(32, seed=1), _cfg(epochs=4), run,
                         validation_freq=2)
-    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert ["val_loss" in r for r in rows] == [False, True, False, True]
     assert all(np.isfinite(r["loss"]) for r in rows)
     with open(run.best_record) as f:
@@ -321,7 +322,8 @@ def test_best_checkpoint_follows_the_metric_direction(tmp_path):
         best.on_epoch_end(epoch, {"loss": 1.0, "val_loss": 1.0, "val_accuracy": acc})
     # An epoch whose training loss diverged is never the best.
     best.on_epoch_end(3, {"loss": float("nan"), "val_loss": 1.0, "val_accuracy": 0.9})
-    assert best.best() == {"epoch": 1, "monitor": "val_accuracy", "value": 0.8}
+    # Keras's epoch index 1 is the second epoch: "epoch": 2 in best.json.
+    assert best.best() == {"epoch": 2, "monitor": "val_accuracy", "value": 0.8}
 
 
 def test_same_model_object_in_a_new_run_dir_starts_at_epoch_zero(tmp_path):
@@ -333,7 +335,7 @@ def test_same_model_object_in_a_new_run_dir_starts_at_epoch_zero(tmp_path):
     ran = _Epochs()
     rows = training.fit(model, train, val, _cfg(epochs=2), tmp_path / "b", callbacks=[ran])
     assert ran.ran == [0, 1]
-    assert [r["epoch"] for r in rows] == [0, 1]
+    assert [r["epoch"] for r in rows] == [1, 2]
 
 
 # ------------------------------------------------------------ early stopping
@@ -345,10 +347,10 @@ def test_early_stopping_patience_spans_restarts(tmp_path):
     ran = _Epochs()
     rows = training.fit(_model(), train, val, _cfg(epochs=10, patience=2), run,
                         callbacks=[ran])
-    # Best epoch 0, two epochs without improvement: stops after epoch 2, as
-    # an uninterrupted run would.
+    # Best epoch 1, two epochs without improvement: stops after epoch 3, as
+    # an uninterrupted run would (Keras's indices 1 and 2 ran now).
     assert ran.ran == [1, 2]
-    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
 
     # Starting the stopped run again trains nothing more.
     ran = _Epochs()

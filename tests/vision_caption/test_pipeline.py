@@ -43,7 +43,7 @@ def _png(array):
 
 def test_fit_history_vocab_and_evaluate(fitted):
     cap, split, run = fitted
-    assert [row["epoch"] for row in cap.history] == [0, 1, 2]
+    assert [row["epoch"] for row in cap.history] == [1, 2, 3]
     assert cap.history[-1]["loss"] < cap.history[0]["loss"]
     assert os.path.exists(run / "history.csv") and os.path.exists(run / "config.yaml")
     assert {"a", "left", "of", "circle", "red"} <= set(cap.vocab.words)
