@@ -1,3 +1,6 @@
 """Speech recognition with CTC: waveform in, transcript out."""
 
-from speech.pipeline import SpeechRecognizer  # noqa: F401
+from pipelines import lazy_exports
+
+__all__ = ["SpeechRecognizer"]
+__getattr__ = lazy_exports(__name__, {"SpeechRecognizer": "speech.pipeline"})

@@ -1,4 +1,7 @@
 """Image captioning: a CNN encoder and the shared attentive recurrent
 decoder; image bytes in, caption out."""
 
-from vision_caption.pipeline import Captioner  # noqa: F401
+from pipelines import lazy_exports
+
+__all__ = ["Captioner"]
+__getattr__ = lazy_exports(__name__, {"Captioner": "vision_caption.pipeline"})
