@@ -70,6 +70,15 @@ def atomic_write_text(path, text, encoding="utf-8"):
         raise
 
 
+def read_json(path, default=None):
+    """The JSON in `path`, or `default` (a fresh `{}` when None) if there is
+    no such file."""
+    if not os.path.exists(path):
+        return {} if default is None else default
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def write_json(path, obj):
     """`atomic_write_text` of `dumps_json(obj)`."""
     atomic_write_text(path, dumps_json(obj))

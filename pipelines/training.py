@@ -31,7 +31,7 @@ import tensorflow as tf
 import yaml
 
 from pipelines import distribute
-from pipelines.files import atomic_write_text, write_json, write_table
+from pipelines.files import atomic_write_text, read_json, write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,7 @@ class RunDir:
         return current
 
     def recorded(self):
-        if not os.path.exists(self.info):
-            return {}
-        with open(self.info, encoding="utf-8") as f:
-            return json.load(f)
+        return read_json(self.info)
 
     def recorded_data_dir(self):
         """The data directory the run was trained with (None if unknown)."""
@@ -132,10 +129,7 @@ class RunDir:
         return current
 
     def read_metrics(self):
-        if not os.path.exists(self.metrics):
-            return {}
-        with open(self.metrics) as f:
-            return json.load(f)
+        return read_json(self.metrics)
 
     def read_history(self):
         """Returns the rows of history.csv as a list of dicts of floats.
