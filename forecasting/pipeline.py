@@ -396,9 +396,7 @@ class Forecaster(Pipeline):
         return {
             "inputs": {"history": {"dtype": "float32",
                                    "shape": [None, self.lookback, self.channels],
-                                   "units": "original units of each column",
-                                   "summary": f"history float32 [batch, {self.lookback}, "
-                                              f"{self.channels}], original units"}},
+                                   "units": "original units of each column"}},
             "outputs": {"forecast": {"dtype": "float32",
                                      "shape": [None, self.horizon, self.channels],
                                      "units": "original units of each column"}},

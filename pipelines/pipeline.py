@@ -119,6 +119,26 @@ def config_with_overrides(config_class, config=None, overrides=None, owner="Pipe
     return type(config).from_dict(config.to_dict(), items)
 
 
+def signature_line(metadata):
+    """`serve`'s inputs and outputs in one line, from the `inputs` and
+    `outputs` of an export's metadata: what a caller must pass.
+
+    Example:
+
+    >>> signature_line({"inputs": {"history": {"dtype": "float32", "shape": [None, 96, 7]}},
+    ...                 "outputs": {"forecast": {"dtype": "float32", "shape": [None, 24, 7]}}})
+    'serve(history: float32 [batch, 96, 7]) -> {forecast: float32 [batch, 24, 7]}'
+    """
+    def spec(name, info):
+        dims = ["batch" if i == 0 and d is None else ("any" if d is None else str(d))
+                for i, d in enumerate(info.get("shape", []))]
+        return f"{name}: {info.get('dtype')} [{', '.join(dims)}]"
+
+    args = ", ".join(spec(k, v) for k, v in metadata["inputs"].items())
+    outs = ", ".join(spec(k, v) for k, v in metadata["outputs"].items())
+    return f"serve({args}) -> {{{outs}}}"
+
+
 class Pipeline:
     """Base of the user-facing pipelines (see the module docstring).
 
@@ -337,6 +357,8 @@ class Pipeline:
             inputs, expected = self._export_sample(sample, **options)
         metadata = {"pipeline": self.export_name, "config": self.config.to_dict(),
                     **self._export_metadata(**options)}
+        if "inputs" in metadata and "outputs" in metadata:
+            metadata.setdefault("serve", signature_line(metadata))
         return export_lib.export_saved_model(
             path, endpoints=self._endpoints(**options), track=self._tracked(),
             metadata=metadata, sample=inputs, expected=expected,

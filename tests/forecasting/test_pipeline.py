@@ -114,8 +114,8 @@ def test_save_load_and_export(fitted, tmp_path):
                            match=r"history must be float32 \[batch, 24, 2\]; got shape"):
             loaded.serve(history=tf.zeros(shape))
     meta = json.load(open(tmp_path / "export" / "metadata.json"))
-    assert meta["inputs"]["history"]["summary"] == (
-        "history float32 [batch, 24, 2], original units")
+    assert meta["serve"] == ("serve(history: float32 [batch, 24, 2]) -> "
+                             "{forecast: float32 [batch, 12, 2]}")
 
 
 def test_baselines_on_known_inputs():
