@@ -451,6 +451,13 @@ class Captioner(Pipeline):
         d, size = self.config.data, self.image_size
 
         def serve(image_bytes):
+            # Any shape binds; a wrong one is one line from here, not
+            # TensorFlow's "Binding inputs" error.
+            check = tf.debugging.Assert(tf.equal(tf.rank(image_bytes), 1), [
+                "image_bytes must be string [batch] (a 1-D tensor of encoded images); got "
+                "shape", tf.shape(image_bytes)])
+            with tf.control_dependencies([check]):
+                image_bytes = tf.reshape(image_bytes, [-1])
             names = tf.strings.join(
                 ["image_bytes[", tf.strings.as_string(tf.range(tf.size(image_bytes))), "]"])
             pixels = tf.map_fn(
@@ -480,7 +487,7 @@ class Captioner(Pipeline):
 
     def _endpoints(self, beam_width=None):
         return {"serve": (self.serving_fn(beam_width),
-                          [tf.TensorSpec([None], tf.string, name="image_bytes")])}
+                          [tf.TensorSpec(None, tf.string, name="image_bytes")])}
 
     def _export_sample(self, sample, beam_width=None):
         data = [self.encoded_bytes(item, _describe(item, i)) for i, item in enumerate(sample)]

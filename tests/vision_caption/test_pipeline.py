@@ -175,6 +175,12 @@ def test_save_load_and_export_reproduce(fitted, tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError) as e:
         loaded.serve(image_bytes=tf.constant([images[0], truncated]))
     assert "image_bytes[1]: the JPEG data is truncated" in e.value.message
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"image_bytes must be string \[batch\] \(a 1-D tensor of "
+                             r"encoded images\); got shape"):
+        loaded.serve(image_bytes=tf.constant(images[0]))
+    meta = json.load(open(os.path.join(export_dir, "metadata.json")))
+    assert meta["serve"] == "serve(image_bytes: string [batch]) -> {caption: string [batch]}"
     assert loaded.serve(image_bytes=tf.constant([], tf.string))["caption"].shape == (0,)
 
 
