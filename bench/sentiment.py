@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_text  # noqa: E402,F401 - the export's ops
 
-from text import classification_task as task  # noqa: E402
+from text.classification import task  # noqa: E402
 from text.classification import SentenceClassifier, tfidf_baseline  # noqa: E402
 from text.config import load_config  # noqa: E402
 

@@ -1,105 +1,108 @@
 """Text's train/evaluate/export/predict: what the CLI and notebooks call.
 
-The config's `task` chooses the pipeline: `translation` (here) or
-`classification` (sentence classification, `text.classification_task`), so
-`python -m text.train --config ...` serves both.
+The config's `task` chooses the pipeline: `translation`
+(`text.translation.task`) or `classification` (sentence classification,
+`text.classification.task`), so `pipelines train text --config ...` and
+`python -m text.train --config ...` serve both. `SentenceTask` is what the
+two tasks share (sentences in: the export sample, `predict` on a text file).
+
+Example:
+
+>>> from text.config import load_config
+>>> TASK.task_for(load_config()).pipeline_class.__name__
+'Translator'
 """
 
-import logging
+import importlib
 import os
 
-from pipelines import training
+from pipelines.task import Task
 from text import data
 from text.config import TextConfig
 
-NAME = "text"
-Config = TextConfig
-DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "spa_eng.yaml")
-
-log = logging.getLogger(__name__)
+CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
 
 
-def _other(config):
-    """The task module for non-translation configs."""
-    if config.task == "classification":
-        from text import classification_task
+class SentenceTask(Task):
+    """Base of the two text tasks: sentences in, one output line per input
+    line.
 
-        return classification_task
-    return None
+    Subclasses give `answers(pipeline, sentences)` (the text after each
+    sentence in `predict`'s lines) and may read the input differently
+    (`read_sentences`).
+    """
 
+    name = "text"
 
-def load_splits(config, data_dir=None):
-    """Returns {"train", "val", "test"} `(source, target)` pairs, deduplicated,
-    with no sentence in two splits."""
-    d = config.data
-    if d.dataset == "tatoeba":
-        pairs = data.tatoeba(d.source, d.target, pair=d.pair, data_dir=data_dir,
-                             skip_bad=d.skip_bad, max_pairs=d.max_pairs)
-    else:
-        pairs = data.read_pairs(d.path, columns=(d.source_column, d.target_column),
-                                skip_bad=d.skip_bad, max_pairs=d.max_pairs)
-    return data.split_pairs(pairs, val_fraction=d.val_fraction,
-                            test_fraction=d.test_fraction, seed=d.seed)
+    def export_sample(self, pipeline, splits, n=8):
+        """The first `n` sentences of the test split (or of val)."""
+        return [s for s, _ in (splits.test or splits.val)[:n]]
 
+    def read_sentences(self, input_path):
+        """The sentences of `predict`'s input file: one per line."""
+        return data.read_lines(input_path)
 
-def _export(translator, split, path):
-    sample = [s for s, _ in (split["test"] or split["val"])[:8]]
-    return translator.export(path, sample=sample)
+    def answers(self, pipeline, sentences):
+        raise NotImplementedError
 
-
-def _load(run):
-    from text.translation import Translator
-
-    return Translator.load(run.trained_model("text"))
+    def predict_lines(self, pipeline, input_path, skip_bad=False):
+        """`sentence<TAB>answer` for every line of the input file. Every
+        line is a sentence the pipeline answers (an empty one too), so
+        `skip_bad` never has anything to skip."""
+        sentences = self.read_sentences(input_path)
+        lines = [f"{s}\t{a}" for s, a in zip(sentences, self.answers(pipeline, sentences))]
+        return (lines, []) if skip_bad else lines
 
 
-def train(config, run_dir, data_dir=None):
-    """Trains, evaluates (BLEU/chrF, greedy and beam) and exports."""
-    other = _other(config)
-    if other:
-        return other.train(config, run_dir, data_dir)
-    from text.translation import Translator
+class TextTask(Task):
+    """`pipelines <command> text`: every method is the one of the task the
+    config (or the pipeline's config) names in its `task` field."""
 
-    run = training.RunDir(run_dir)
-    split = load_splits(config, data_dir)
-    translator = Translator(config).fit(split["train"], split["val"], run_dir=run.path)
-    translator.save(run.model)
-    metrics = run.write_metrics(
-        {"test": translator.evaluate(split["test"])} if split["test"] else {})
-    _export(translator, split, run.export)
-    return {"run_dir": run.path, "model": run.model, "export": run.export,
-            "history": run.history, "metrics_file": run.metrics,
-            "test": metrics.get("test")}
+    name = "text"
+    config_class = TextConfig
+    default_config = os.path.join(CONFIGS, "spa_eng.yaml")
+    #: The modules of the text tasks (their `TASK`), by the config's `task`;
+    #: imported when first asked for.
+    tasks = {"translation": "text.translation.task",
+             "classification": "text.classification.task"}
+
+    def task_for(self, config):
+        """The `Task` of `config.task`."""
+        return importlib.import_module(self.tasks[config.task]).TASK
+
+    # Commands and hooks that take the config.
+    def load_splits(self, config, data_dir=None):
+        return self.task_for(config).load_splits(config, data_dir)
+
+    def pipeline_for(self, config):
+        return self.task_for(config).pipeline_for(config)
+
+    def train(self, config, *args, **kwargs):
+        return self.task_for(config).train(config, *args, **kwargs)
+
+    def evaluate(self, config, *args, **kwargs):
+        return self.task_for(config).evaluate(config, *args, **kwargs)
+
+    def export(self, config, *args, **kwargs):
+        return self.task_for(config).export(config, *args, **kwargs)
+
+    def predict(self, config, *args, **kwargs):
+        return self.task_for(config).predict(config, *args, **kwargs)
+
+    # Hooks that take a pipeline: the task of its config.
+    def fit(self, pipeline, *args, **kwargs):
+        return self.task_for(pipeline.config).fit(pipeline, *args, **kwargs)
+
+    def score(self, pipeline, *args, **kwargs):
+        return self.task_for(pipeline.config).score(pipeline, *args, **kwargs)
+
+    def export_sample(self, pipeline, *args, **kwargs):
+        return self.task_for(pipeline.config).export_sample(pipeline, *args, **kwargs)
+
+    def predict_lines(self, pipeline, *args, **kwargs):
+        return self.task_for(pipeline.config).predict_lines(pipeline, *args, **kwargs)
 
 
-def evaluate(config, run_dir, data_dir=None):
-    other = _other(config)
-    if other:
-        return other.evaluate(config, run_dir, data_dir)
-    run = training.RunDir(run_dir)
-    translator = _load(run)
-    split = load_splits(translator.config, data_dir)
-    return run.write_metrics({"test": translator.evaluate(split["test"])})
-
-
-def export(config, run_dir, data_dir=None, export_dir=None):
-    other = _other(config)
-    if other:
-        return other.export(config, run_dir, data_dir, export_dir)
-    run = training.RunDir(run_dir)
-    translator = _load(run)
-    split = load_splits(translator.config, data_dir)
-    return {"export": _export(translator, split, export_dir or run.export)}
-
-
-def predict(config, run_dir, data_dir, input_path, output_path=None):
-    """Translates every line of a text file (one sentence per line)."""
-    other = _other(config)
-    if other:
-        return other.predict(config, run_dir, data_dir, input_path, output_path)
-    run = training.RunDir(run_dir)
-    translator = _load(run)
-    sentences = data.read_lines(input_path)
-    translations = translator.translate(sentences)
-    lines = [f"{s}\t{t}" for s, t in zip(sentences, translations)]
-    return training.write_predictions(lines, output_path, "translations")
+TASK = TextTask()
+load_splits, train, evaluate, export, predict = (
+    TASK.load_splits, TASK.train, TASK.evaluate, TASK.export, TASK.predict)

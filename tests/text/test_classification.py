@@ -6,16 +6,17 @@ exports equal; odd inputs behave as documented)."""
 import json
 import logging
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
+from pipelines import training
 from pipelines.config import ConfigError
 from tests import harness
+from tests.text.helpers import serve_in_fresh_process
 from text import data
+from text.classification import data as classification_data
 from text.classification import (AttentionPooling, RecurrentClassifier, SentenceClassifier,
                                  tfidf_baseline)
 from text.config import ClassificationConfig, load_config
@@ -39,28 +40,13 @@ def test_read_labelled_any_labels_and_blank_lines(tmp_path):
         0] == ("Fine phone.", "+")
 
 
-@pytest.mark.parametrize("line, problem", [
-    ("a\tb\tc", "expected 2 tab-separated columns (sentence, label), got 3"),
-    ("no label here", "expected 2 tab-separated columns (sentence, label), got 1"),
-    ("  \t1", "empty sentence"),
-    ("Good.\t ", "empty label"),
-])
-def test_read_labelled_malformed_line_names_file_and_line(tmp_path, line, problem):
-    path = _write(tmp_path, f"Good.\t1\n{line}\n")
-    with pytest.raises(data.MalformedLineError) as e:
-        data.read_labelled(path)
-    assert str(e.value) == (
-        f"{path}, line 2: {problem}: {line!r}. Pass skip_bad=True (config data.skip_bad: "
-        "true) to skip such lines.")
-
-
 def test_read_labelled_unknown_label_and_skip_bad(tmp_path, caplog):
     path = _write(tmp_path, "Good.\t1\nOdd.\t2\nBad.\t0\nx\ty\tz\n")
     with pytest.raises(data.MalformedLineError,
                        match=r"line 2: label '2' is not one of \['0', '1'\]"):
-        data.read_labelled(path, labels=data.SENTIMENT_LABELS)
+        data.read_labelled(path, labels=classification_data.SENTIMENT_LABELS)
     with caplog.at_level(logging.WARNING):
-        got = data.read_labelled(path, labels=data.SENTIMENT_LABELS, skip_bad=True)
+        got = data.read_labelled(path, labels=classification_data.SENTIMENT_LABELS, skip_bad=True)
     assert got == [("Good.", "positive"), ("Bad.", "negative")]
     assert f"{path}: skipped 2 malformed lines (first: line 2)." in caplog.text
     with pytest.raises(FileNotFoundError, match="No labelled-sentence file at"):
@@ -70,48 +56,50 @@ def test_read_labelled_unknown_label_and_skip_bad(tmp_path, caplog):
 
 
 def test_uci_sentiment_from_the_data_directory(data_dir):
-    examples = data.sentiment(["amazon", "imdb"], data_dir=data_dir, skip_bad=True)
+    examples = classification_data.sentiment(["amazon", "imdb"], data_dir=data_dir, skip_bad=True)
     assert len(examples) > 1500
     assert {label for _, label in examples} == {"negative", "positive"}
     assert all(s and s == s.strip() for s, _ in examples)
-    only_amazon = data.sentiment("amazon", data_dir=data_dir, skip_bad=True, max_examples=10)
+    only_amazon = classification_data.sentiment("amazon", data_dir=data_dir, skip_bad=True,
+                                                max_examples=10)
     assert len(only_amazon) == 10
     with pytest.raises(ValueError, match=r"Unknown sentiment sources \['twitter'\]"):
-        data.sentiment(["twitter"], data_dir=data_dir)
+        classification_data.sentiment(["twitter"], data_dir=data_dir)
 
 
 def test_sentiment_missing_file_names_the_download(tmp_path):
     (tmp_path / "sentiment").mkdir()
     with pytest.raises(FileNotFoundError, match=r"No yelp_labelled.txt in .*"
                                                 r"archive.ics.uci.edu/static/public/331"):
-        data.sentiment(["yelp"], data_dir=str(tmp_path))
+        classification_data.sentiment(["yelp"], data_dir=str(tmp_path))
 
 
 def test_split_is_stratified_seeded_and_disjoint():
     examples = [(f"pos {i}", "pos") for i in range(60)] + [(f"neg {i}", "neg") for i in range(40)]
     examples += [("pos 3", "pos"), ("both", "pos"), ("both", "neg")]  # a duplicate, a conflict
-    split = data.split_labelled(examples, val_fraction=0.1, test_fraction=0.2, seed=3)
+    split = classification_data.split_labelled(examples, val_fraction=0.1, test_fraction=0.2,
+                                               seed=3)
     counts = {k: sorted((lab, sum(1 for _, x in v if x == lab)) for lab in ("neg", "pos"))
               for k, v in split.items()}
     assert counts == {"train": [("neg", 28), ("pos", 42)], "val": [("neg", 4), ("pos", 6)],
                       "test": [("neg", 8), ("pos", 12)]}
-    sentences = [s for v in split.values() for s, _ in v]
+    sentences = [s for _, v in split.items() for s, _ in v]
     assert len(sentences) == len(set(sentences)) == 100 and "both" not in sentences
-    assert data.split_labelled(examples, 0.1, 0.2, seed=3) == split
-    assert data.split_labelled(examples, 0.1, 0.2, seed=4) != split
+    assert classification_data.split_labelled(examples, 0.1, 0.2, seed=3) == split
+    assert classification_data.split_labelled(examples, 0.1, 0.2, seed=4) != split
 
 
 def test_split_edge_cases():
     with pytest.raises(ValueError) as e:
-        data.split_labelled([("a", "x"), ("b", "x")])
+        classification_data.split_labelled([("a", "x"), ("b", "x")])
     assert str(e.value) == ("A classifier needs at least two labels; the data has only "
                             "'x' (2 sentences).")
     # A rare label keeps a training example.
-    split = data.split_labelled([("a", "x"), ("b", "x")] + [
+    split = classification_data.split_labelled([("a", "x"), ("b", "x")] + [
         (f"s{i}", "y") for i in range(20)], val_fraction=0.4, test_fraction=0.5)
     assert len([s for s, lab in split["train"] if lab == "x"]) == 1
     with pytest.raises(ValueError, match="val_fraction \\+ test_fraction must be < 1"):
-        data.split_labelled([("a", "x")], 0.5, 0.5)
+        classification_data.split_labelled([("a", "x")], 0.5, 0.5)
 
 
 # ------------------------------------------------------------------- config
@@ -182,6 +170,35 @@ def test_model_mixed_precision_keeps_head_float32():
     harness.assert_mixed_precision(
         lambda: RecurrentClassifier(30, 2, embedding_dim=8, units=4), _tokens(), y,
         "mixed_bfloat16", loss="categorical_crossentropy")
+
+
+def test_attention_pooling_holds_up_on_its_own():
+    values = np.random.default_rng(0).normal(size=(2, 5, 6)).astype("float32")
+    mask = np.array([[True] * 5, [True, True, False, False, False]])
+    pool = harness.run_layer_test(lambda: AttentionPooling(4), [values], {"mask": mask},
+                                  expected_shapes=[(2, 6), (2, 5)])
+    _, weights = pool(values, mask=mask)
+    np.testing.assert_allclose(weights.numpy().sum(-1), 1, atol=1e-5)
+    assert np.all(weights.numpy()[1, 2:] == 0)
+
+
+def test_dtype_policy_is_part_of_the_model_config(tmp_path):
+    from pipelines import precision
+
+    with precision.policy_scope("mixed_bfloat16"):
+        model = RecurrentClassifier(30, 3, embedding_dim=8, units=4, members=2)
+    assert model.get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    want = model(_tokens()).numpy()
+    path = tmp_path / "m.keras"
+    model.save(path)
+    # The global policy is float32 here: the reload keeps the model's own.
+    reloaded = keras.models.load_model(path)
+    assert reloaded.dtype_policy.name == "mixed_bfloat16"
+    assert reloaded.get_layer("embedding_1").compute_dtype == "bfloat16"
+    assert reloaded.get_layer("head_1").compute_dtype == "float32"
+    got = reloaded(_tokens())
+    assert got.dtype == "float32"
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
 
 
 def test_model_argument_errors():
@@ -315,32 +332,26 @@ def test_save_load_and_export_reproduce(fitted, tmp_path):
     sentences = ["the film was superb", "horrible battery", "", "quite ordinary",
                  "¿qué? 猫"]
     want = clf.predict(sentences)
-    again = SentenceClassifier.load(clf.save(tmp_path / "saved"))
+    # Not fitted, bad inputs, save -> load, export -> reload: the same answers.
+    again, outputs = harness.run_pipeline_test(
+        clf, sentences, tmp_path, atol=1e-6,
+        bad_inputs=[("great", TypeError, r"not one string; wrap it in \[...\]"),
+                    (["great", 3], TypeError, r"sentences\[1\] must be a str; got int: 3")])
     assert sorted(os.listdir(tmp_path / "saved")) == [
         "classifier.json", "model.keras", "tokenizer.model"]
     got = again.predict(sentences)
     assert got.labels == want.labels and again.labels == clf.labels
     np.testing.assert_allclose(got.probabilities, want.probabilities, atol=1e-6)
-    export_dir = clf.export(tmp_path / "export", sample=sentences)
+    assert outputs["probabilities"].dtype.name == "float32"
+    export_dir = str(tmp_path / "export")
     meta = json.load(open(os.path.join(export_dir, "metadata.json")))
     assert meta["labels"] == ["bad", "good", "meh"]
     assert meta["outputs"]["probabilities"]["shape"] == [None, 3]
     # A fresh process with only tensorflow and tensorflow_text.
-    code = (
-        "import sys, json, tensorflow as tf, tensorflow_text\n"
-        "m = tf.saved_model.load(sys.argv[1])\n"
-        "out = m.serve(text=tf.constant(sys.argv[2:]))\n"
-        "print(json.dumps({'label': [s.decode() for s in out['label'].numpy()],\n"
-        "                  'dtype': out['probabilities'].dtype.name,\n"
-        "                  'probabilities': out['probabilities'].numpy().tolist()}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code, export_dir, *sentences],
-                            capture_output=True, text=True,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert result.returncode == 0, result.stderr[-2000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["label"] == want.labels and out["dtype"] == "float32"
-    np.testing.assert_allclose(out["probabilities"], want.probabilities, atol=1e-5)
+    out = serve_in_fresh_process(export_dir, sentences)
+    assert out["label"]["values"] == want.labels
+    assert out["probabilities"]["dtype"] == "float32"
+    np.testing.assert_allclose(out["probabilities"]["values"], want.probabilities, atol=1e-5)
 
 
 def test_explain_and_plot_point_at_the_keyword(fitted):
@@ -374,23 +385,59 @@ def test_tfidf_baseline_on_the_same_split():
 
 
 def test_members_train_separately_and_average(tmp_path):
-    config = ClassificationConfig.from_dict(TINY, ["model.members=2", "train.epochs=3"])
+    config = ClassificationConfig.from_dict(TINY, ["model.members=2", "train.epochs=3",
+                                                   "train.seed=5"])
+    train, val = _examples(200, 0), _examples(40, 1)
     run = tmp_path / "run"
-    clf = SentenceClassifier(config).fit(_examples(200, 0), _examples(40, 1), run_dir=str(run))
+    clf = SentenceClassifier(config).fit(train, val, run_dir=str(run))
     assert clf.model.members == 2
     assert sorted({row["member"] for row in clf.history}) == [0, 1]
     assert sorted(os.listdir(run / "members")) == ["0", "1"]
     assert os.path.exists(run / "members" / "1" / "checkpoints" / "best.weights.h5")
     assert "member" in (run / "history.csv").read_text().splitlines()[0]
+    assert [r["member"] for r in training.RunDir(run).read_history()] == [0, 0, 0, 1, 1, 1]
     # The combined model is the normalised geometric mean of its members.
     tokens = clf._encode(["great plot", "so awful"])[0].to_tensor()
     mask, has_tokens = keras.ops.not_equal(tokens, 0), np.ones((2, 1), "float32")
-    from text.classification import _member_forward
+    from text.classification.model import _member_forward
     logs = [_member_forward(parts, tokens, mask, has_tokens, training=False)[0]
             for parts in clf.model._members]
     expected = keras.ops.softmax((logs[0] + logs[1]) / 2).numpy()
     np.testing.assert_allclose(clf.model(tokens).numpy(), expected, atol=1e-5)
     assert clf.evaluate(_examples(60, 3))["accuracy"] >= 0.8
+
+    # Member k is exactly the one-network classifier fitted on its own with
+    # seed 5 + k: the same epochs, the same weights, and the ensemble's
+    # answers average theirs.
+    sentences = ["great plot", "so awful", "quite ordinary", ""]
+    log_probs = []
+    for k in range(2):
+        single = SentenceClassifier(config, members=1, seed=5 + k).fit(train, val)
+        assert single.tokenizer.model_proto == clf.tokenizer.model_proto
+        assert [{key: v for key, v in row.items() if key != "member"}
+                for row in clf.history if row["member"] == k] == single.history
+        for ours, theirs in zip(clf.model._members[k], single.model._members[0]):
+            if ours is not None:
+                for a, b in zip(ours.get_weights(), theirs.get_weights()):
+                    np.testing.assert_array_equal(a, b)
+        log_probs.append(np.log(single.predict(sentences).probabilities))
+    average = keras.ops.softmax(np.mean(log_probs, axis=0)).numpy()
+    np.testing.assert_allclose(clf.predict(sentences).probabilities, average, atol=1e-5)
+
+
+def test_keyword_overrides_of_the_config():
+    clf = SentenceClassifier(members=1, epochs=2, vocab_size=300, seed=7)
+    want = ClassificationConfig.from_dict({}, ["model.members=1", "train.epochs=2",
+                                               "tokenizer.vocab_size=300", "train.seed=7"])
+    assert clf.config == want and clf.config.data.seed == 0
+    config = ClassificationConfig.from_dict(TINY)
+    clf = SentenceClassifier(config, units=4, pooling="last")
+    assert (clf.config.model.units, clf.config.model.pooling) == (4, "last")
+    assert config.model.units == 8 and clf.config.model.embedding_dim == 16
+    with pytest.raises(TypeError, match=r"Unknown SentenceClassifier argument\(s\) \['unit'\]"):
+        SentenceClassifier(unit=4)
+    with pytest.raises(ConfigError, match=r"'model.pooling' must be 'attention' or 'last'"):
+        SentenceClassifier(pooling="max")
 
 
 def test_subword_sampling_in_training_only(tmp_path):

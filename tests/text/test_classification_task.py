@@ -3,18 +3,15 @@ config, end to end (tiny config, a few hundred sentences, two epochs)."""
 
 import json
 import os
-from tests import harness
-from tests.harness import run_module as run
 
-ROOT = harness.ROOT
-TINY = os.path.join(ROOT, "text", "configs", "sentiment_tiny.yaml")
+from tests.harness import run_module as run
+from tests.text.helpers import CONFIGS, train_tiny
+
+TINY = os.path.join(CONFIGS, "sentiment_tiny.yaml")
 
 
 def test_train_evaluate_predict(tmp_path, data_dir):
-    run_dir = tmp_path / "run"
-    result = run(["-m", "text.train", "--config", TINY, "--data-dir", data_dir,
-                  "--run-dir", str(run_dir), "--set", "train.verbose=0"])
-    harness.assert_trained_run(result, run_dir)
+    run_dir, result = train_tiny(TINY, tmp_path, data_dir)
     metrics = json.load(open(run_dir / "metrics.json"))
     assert metrics["test"]["labels"] == ["negative", "positive"]
     assert {"accuracy", "macro_f1", "confusion_matrix"} <= set(metrics["test"])

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from pipelines.losses import MaskedSparseCrossEntropy
-from text.model import Seq2SeqTranslator
+from text.translation.model import Seq2SeqTranslator
 from tests import harness
 
 PAD, BOS, EOS = 0, 1, 2
@@ -75,3 +75,22 @@ def test_masked_loss_and_errors():
         MaskedSparseCrossEntropy(label_smoothing=1.5)
     with pytest.raises(ValueError, match="`units` must be a positive integer; got units=0"):
         _model(units=0)
+
+
+def test_dtype_policy_is_part_of_the_model_config(tmp_path):
+    from pipelines import precision
+
+    with precision.policy_scope("mixed_bfloat16"):
+        model = _model()
+    assert model.get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    src, tgt_in, _ = _reverse_task(n=4)
+    x = {"source": src, "target_in": tgt_in}
+    model(x)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    # The global policy is float32 here: the reload keeps the model's own.
+    reloaded = keras.models.load_model(path)
+    assert reloaded.dtype_policy.name == "mixed_bfloat16"
+    assert reloaded.get_layer("source_embedding").compute_dtype == "bfloat16"
+    assert reloaded(x).dtype == "float32"  # the logits head stays float32
+    np.testing.assert_array_equal(reloaded.generate(src, 6, 2)[0], model.generate(src, 6, 2)[0])

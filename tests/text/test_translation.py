@@ -3,14 +3,14 @@ saves, reloads and exports equal; odd inputs behave as documented."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import sacrebleu
 
 from pipelines.config import ConfigError
+from tests import harness
+from tests.text.helpers import serve_in_fresh_process
 from text.config import TranslationConfig, load_config
 from text.translation import Translator
 
@@ -95,25 +95,20 @@ def test_save_load_and_export_reproduce(fitted, tmp_path):
     tr, _, _ = fitted
     sentences = ["uno dos", "siete", "", "ocho ocho ocho", "¿qué? 猫"]
     want = tr.translate(sentences)
-    again = Translator.load(tr.save(tmp_path / "saved"))
-    assert again.translate(sentences) == want
+    # Not fitted, bad inputs, save -> load, export -> reload: the same answers.
+    again, _ = harness.run_pipeline_test(
+        tr, sentences, tmp_path,
+        bad_inputs=[("uno", TypeError, r"not one string; wrap it in \[...\]"),
+                    (["uno", 3], TypeError, r"sentences\[1\] must be a str; got int: 3")])
+    assert again.translate(sentences) == want and tr.predict(sentences) == want
     assert sorted(os.listdir(tmp_path / "saved")) == [
         "model.keras", "source.model", "target.model", "translator.json"]
-    export_dir = tr.export(tmp_path / "export", sample=sentences)
+    export_dir = str(tmp_path / "export")
     meta = json.load(open(os.path.join(export_dir, "metadata.json")))
     assert meta["source_language"] == "spa" and meta["beam_width"] == 3
     # A fresh process with only tensorflow and tensorflow_text.
-    code = (
-        "import sys, tensorflow as tf, tensorflow_text\n"
-        "m = tf.saved_model.load(sys.argv[1])\n"
-        "out = m.serve(text=tf.constant(sys.argv[2:]))['translation']\n"
-        "print('\\n'.join(repr(s.decode('utf-8')) for s in out.numpy()))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code, export_dir, *sentences],
-                            capture_output=True, text=True,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines() == [repr(s) for s in want]
+    out = serve_in_fresh_process(export_dir, sentences)
+    assert out["translation"]["values"] == want
 
 
 def test_plot_attention(fitted):
@@ -134,3 +129,19 @@ def test_unfitted_and_config_errors(tmp_path):
     path.write_text("task: poetry\n")
     with pytest.raises(ConfigError, match=r"task: must be one of .*got task='poetry'"):
         load_config(str(path))
+
+
+def test_keyword_overrides_of_the_config():
+    tr = Translator(units=8, beam_width=1, epochs=2, source_vocab=300)
+    want = TranslationConfig.from_dict({}, ["model.units=8", "model.beam_width=1",
+                                            "train.epochs=2", "tokenizer.source_vocab=300"])
+    assert tr.config == want
+    # Overrides apply on top of a config object, which is left as it was.
+    config = TranslationConfig.from_dict(TINY)
+    tr = Translator(config, units=16)
+    assert tr.config.model.units == 16 and config.model.units == 64
+    assert tr.config.model.embedding_dim == 32
+    with pytest.raises(TypeError, match=r"Unknown Translator argument\(s\) \['unit'\]"):
+        Translator(unit=8)
+    with pytest.raises(ConfigError, match=r"model.attention"):
+        Translator(attention="dot")

@@ -1,20 +1,23 @@
-"""The recurrent seq2seq translation model, built from the shared blocks."""
+"""The recurrent seq2seq translation model, built from the shared blocks.
+
+Example:
+
+>>> m = Seq2SeqTranslator(20, 30, embedding_dim=8, units=8, dtype="mixed_bfloat16")
+>>> m.get_config()["dtype"]["config"]["name"]
+'mixed_bfloat16'
+"""
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from pipelines import decoding
-from pipelines.blocks import AttentiveDecoder, RecurrentEncoder
-
-
-def _check(condition, name, value, requirement):
-    if not condition:
-        raise ValueError(f"Argument `{name}` {requirement}; got {name}={value!r}.")
+from pipelines import decoding, precision
+from pipelines.blocks import AttentiveDecoder, FunctionalModel, RecurrentEncoder
+from pipelines.validation import check_positive_ints
 
 
 @keras.saving.register_keras_serializable(package="text")
-class Seq2SeqTranslator(keras.Model):
+class Seq2SeqTranslator(FunctionalModel):
     """Bidirectional recurrent encoder + attentive recurrent decoder.
 
     Inputs (dict): `source` int32 `[batch, source_len]` and `target_in` int32
@@ -32,6 +35,8 @@ class Seq2SeqTranslator(keras.Model):
         attention: "additive" or "multiplicative".
         dropout: dropout between encoder layers and before the output head.
         pad_id, bos_id, eos_id: special ids of the target vocabulary.
+        dtype: the dtype policy of every layer (None: the policy in force);
+            saved in the config, so a reload keeps it.
 
     Example:
 
@@ -46,35 +51,36 @@ class Seq2SeqTranslator(keras.Model):
 
     def __init__(self, source_vocab, target_vocab, embedding_dim=256, units=256,
                  encoder_layers=2, cell_type="lstm", attention="multiplicative",
-                 dropout=0.2, pad_id=0, bos_id=1, eos_id=2, **kwargs):
-        for name, value in (("source_vocab", source_vocab), ("target_vocab", target_vocab),
-                            ("embedding_dim", embedding_dim), ("units", units),
-                            ("encoder_layers", encoder_layers)):
-            _check(isinstance(value, int) and value > 0, name, value,
-                   "must be a positive integer")
+                 dropout=0.2, pad_id=0, bos_id=1, eos_id=2, dtype=None, **kwargs):
+        check_positive_ints(source_vocab=source_vocab, target_vocab=target_vocab,
+                            embedding_dim=embedding_dim, units=units,
+                            encoder_layers=encoder_layers)
 
-        # === Layers ===
-        source_embedding = keras.layers.Embedding(source_vocab, embedding_dim,
-                                                  name="source_embedding")
-        encoder = RecurrentEncoder(units, num_layers=encoder_layers, cell_type=cell_type,
-                                   bidirectional=True, residual=True, dropout=dropout,
-                                   return_state=True, name="encoder")
-        n_states = 2 if cell_type == "lstm" else 1
-        bridges = [keras.layers.Dense(2 * units, activation="tanh", name=f"bridge_{i}")
-                   for i in range(n_states)]
-        decoder = AttentiveDecoder(target_vocab, embedding_dim=embedding_dim,
-                                   units=2 * units, cell_type=cell_type,
-                                   attention=attention, dropout=dropout, name="decoder")
+        # Every layer (and the model) takes the policy `dtype`; it is in
+        # get_config, so a reload rebuilds the same policy.
+        with precision.dtype_scope(dtype):
+            # === Layers ===
+            source_embedding = keras.layers.Embedding(source_vocab, embedding_dim,
+                                                      name="source_embedding")
+            encoder = RecurrentEncoder(units, num_layers=encoder_layers, cell_type=cell_type,
+                                       bidirectional=True, residual=True, dropout=dropout,
+                                       return_state=True, name="encoder")
+            n_states = 2 if cell_type == "lstm" else 1
+            bridges = [keras.layers.Dense(2 * units, activation="tanh", name=f"bridge_{i}")
+                       for i in range(n_states)]
+            decoder = AttentiveDecoder(target_vocab, embedding_dim=embedding_dim,
+                                       units=2 * units, cell_type=cell_type,
+                                       attention=attention, dropout=dropout, name="decoder")
 
-        # === Functional model ===
-        source = keras.Input((None,), dtype="int32", name="source")
-        target_in = keras.Input((None,), dtype="int32", name="target_in")
-        source_mask = ops.not_equal(source, pad_id)
-        memory, states = encoder(source_embedding(source), mask=source_mask)
-        initial = [bridge(s) for bridge, s in zip(bridges, states)]
-        logits = decoder(target_in, memory, memory_mask=source_mask, initial_state=initial)
-        super().__init__(inputs={"source": source, "target_in": target_in},
-                         outputs=logits, **kwargs)
+            # === Functional model ===
+            source = keras.Input((None,), dtype="int32", name="source")
+            target_in = keras.Input((None,), dtype="int32", name="target_in")
+            source_mask = ops.not_equal(source, pad_id)
+            memory, states = encoder(source_embedding(source), mask=source_mask)
+            initial = [bridge(s) for bridge, s in zip(bridges, states)]
+            logits = decoder(target_in, memory, memory_mask=source_mask, initial_state=initial)
+            super().__init__(inputs={"source": source, "target_in": target_in},
+                             outputs=logits, **kwargs)
 
         # === Config ===
         self.source_vocab = source_vocab
@@ -132,14 +138,10 @@ class Seq2SeqTranslator(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name, "trainable": self.trainable,
+            **super().get_config(),
             "source_vocab": self.source_vocab, "target_vocab": self.target_vocab,
             "embedding_dim": self.embedding_dim, "units": self.units,
             "encoder_layers": self.encoder_layers, "cell_type": self.cell_type,
             "attention": self.attention, "dropout": self.dropout,
             "pad_id": self.pad_id, "bos_id": self.bos_id, "eos_id": self.eos_id,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -2,48 +2,38 @@
 
 Example:
 
->>> from text import Translator, data                        # doctest: +SKIP
+>>> from text.translation import Translator, data            # doctest: +SKIP
 >>> splits = data.split_pairs(data.tatoeba("spa", "eng"))    # doctest: +SKIP
->>> tr = Translator().fit(splits["train"], splits["val"])    # doctest: +SKIP
->>> tr.evaluate(splits["test"])                              # doctest: +SKIP
+>>> tr = Translator().fit(splits.train, splits.val)          # doctest: +SKIP
+>>> tr.evaluate(splits.test)                                 # doctest: +SKIP
 >>> tr.translate(["¿Dónde está la biblioteca?"])             # doctest: +SKIP
 ['Where is the library?']
 """
 
 import logging
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
-from pipelines import distribute, export as export_lib, precision, training
 from pipelines.data import padded_batches
 from pipelines.losses import MaskedSparseCrossEntropy
 from pipelines.tokenizers import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer
-from text.config import TranslationConfig
-from text.model import Seq2SeqTranslator
+from pipelines.validation import check_sentences
+from text.pipeline import SentencePipeline
+from text.translation.config import TranslationConfig
+from text.translation.data import split_pairs
+from text.translation.model import Seq2SeqTranslator
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "translator.json"
 SOURCE_TOKENIZER = "source.model"
 TARGET_TOKENIZER = "target.model"
 
 
-def _check_sentences(sentences, what="sentences"):
-    if isinstance(sentences, (str, bytes)):
-        raise TypeError(f"`{what}` must be a list of strings, not one string; wrap it in [...].")
-    sentences = list(sentences)
-    for i, s in enumerate(sentences):
-        if not isinstance(s, str):
-            raise TypeError(f"{what}[{i}] must be a str; got {type(s).__name__}: {s!r}.")
-    return sentences
-
-
-class Translator:
-    """Source sentence in, target sentence out: subword tokenizers + a
+class Translator(SentencePipeline):
+    """Source sentence in, target sentence out: subword tokenizers (run in
+    the graph, see `text.pipeline.SentencePipeline`) + a
     bidirectional recurrent encoder and an attentive recurrent decoder,
     decoded greedily or with beam search in graph ops.
 
@@ -55,23 +45,29 @@ class Translator:
 
     Args:
         config: a `TranslationConfig` (defaults: Tatoeba spa->eng).
+        **overrides: fields of its sections (`Translator(units=64,
+            beam_width=1, epochs=2)`; see `pipelines.pipeline.Pipeline`).
 
     Example:
 
     >>> Translator().config.data.source
     'spa'
+    >>> Translator(units=64, beam_width=1).config.model.units
+    64
     """
 
-    def __init__(self, config=None):
-        self.config = config or TranslationConfig()
-        self.source_tokenizer = None
-        self.target_tokenizer = None
-        self.model = None
-        self.history = []
-        self._infer = {}
+    config_class = TranslationConfig
+    state_file = "translator.json"
+    export_name = "translation"
+    #: The source and target `SubwordTokenizer`s, set by `fit` (unless
+    #: already set) or `load`.
+    source_tokenizer = target_tokenizer = None
 
     # ------------------------------------------------------------ tokenizers
-    def _fit_tokenizers(self, train):
+    def _learn(self, train):
+        # Tokenizers already set (given, or loaded) are kept.
+        if self.source_tokenizer is not None and self.target_tokenizer is not None:
+            return
         t = self.config.tokenizer
         seed = self.config.train.seed
         self.source_tokenizer = SubwordTokenizer.train(
@@ -132,6 +128,10 @@ class Translator:
             pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID,
         )
 
+    def _compile_args(self):
+        return {"loss": MaskedSparseCrossEntropy(
+            pad_id=PAD_ID, label_smoothing=self.config.model.label_smoothing)}
+
     # ------------------------------------------------------------------- fit
     def fit(self, train, val=None, run_dir=None):
         """Learns the tokenizers on `train` (unless already set) and trains.
@@ -146,49 +146,22 @@ class Translator:
         Returns:
             self.
         """
-        from text.data import split_pairs
+        return super().fit(train, val, run_dir=run_dir)
 
+    def _split(self, train, val):
         cfg = self.config
         train = [(str(a), str(b)) for a, b in train]
         if val is None:
             parts = split_pairs(train, val_fraction=cfg.data.val_fraction, test_fraction=0.0,
                                 seed=cfg.data.seed)
-            train, val = parts["train"], parts["val"]
+            train, val = parts.train, parts.val
         if not train or not val:
             raise ValueError("fit needs non-empty training and validation pairs.")
-        training.seed_everything(cfg.train.seed)
-        if self.source_tokenizer is None or self.target_tokenizer is None:
-            self._fit_tokenizers(train)
-        train_ds = self._dataset(train, True, "training pairs")
-        val_ds = self._dataset(list(val), False, "validation pairs")
-        strategy = distribute.get_strategy(cfg.train.strategy)
-        if cfg.train.strategy != "default":
-            train_ds = distribute.shard_options(train_ds)
-            val_ds = distribute.shard_options(val_ds)
-        with strategy.scope(), precision.policy_scope(cfg.train.precision):
-            self.model = self._build_model()
-            self.model.compile(
-                optimizer=training.make_optimizer(cfg.train),
-                loss=MaskedSparseCrossEntropy(pad_id=PAD_ID,
-                                              label_smoothing=cfg.model.label_smoothing),
-            )
-            self.model.optimizer.build(self.model.trainable_variables)
-        temp = None
-        if run_dir is None:
-            run_dir = temp = tempfile.mkdtemp(prefix="translation-")
-        run = training.RunDir(run_dir)
-        run.prepare(cfg.to_dict())
-        try:
-            self.history = training.fit(self.model, train_ds, val_ds, cfg.train, run)
-        finally:
-            if temp:
-                shutil.rmtree(temp, ignore_errors=True)
-        self._infer = {}
-        return self
+        return train, list(val)
 
-    def _require_fitted(self):
-        if self.model is None:
-            raise RuntimeError("This Translator is not fitted yet: call fit() or load().")
+    def _prepare(self, train, val):
+        return (self._dataset(train, True, "training pairs"),
+                self._dataset(val, False, "validation pairs"))
 
     # ------------------------------------------------------------- inference
     def _graph(self, beam_width):
@@ -201,13 +174,9 @@ class Translator:
         beam, alpha = int(beam_width), m.length_penalty
 
         def infer(text):
-            ids = src_tok.tokenize(text)
-            full_lengths = tf.cast(ids.row_lengths(), tf.int32)
-            ids = ids[:, :max_src]
-            # At least one column, so that a batch of empty strings still
-            # runs (each row fully masked); empty rows are answered "" below.
-            source = ids.to_tensor(default_value=PAD_ID)
-            source = tf.pad(source, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(source)[1])]])
+            # An empty sentence is a row of padding (fully masked); it is
+            # answered "" below.
+            source, full_lengths = self._token_ids(src_tok, text, max_src)
             out, _ = model.generate(source, max_length=max_tgt, beam_width=beam,
                                     length_penalty=alpha)
             translation = tgt_tok.detokenize(out)
@@ -216,13 +185,12 @@ class Translator:
 
         return infer
 
-    def _infer_fn(self, beam_width):
-        if beam_width not in self._infer:
-            self._infer[beam_width] = tf.function(
-                self._graph(beam_width),
-                input_signature=[tf.TensorSpec([None], tf.string)],
-            )
-        return self._infer[beam_width]
+    def _tokenizers(self):
+        return [self.source_tokenizer, self.target_tokenizer]
+
+    def _beam(self, beam_width):
+        """The beam width asked for, or the config's `model.beam_width`."""
+        return int(beam_width or self.config.model.beam_width)
 
     def translate(self, sentences, beam_width=None, batch_size=64):
         """Translates a list of sentences.
@@ -237,28 +205,23 @@ class Translator:
             A list of translations (str), in order.
         """
         self._require_fitted()
-        sentences = _check_sentences(sentences)
-        fn = self._infer_fn(int(beam_width or self.config.model.beam_width))
+        sentences = check_sentences(sentences)
+        beam = self._beam(beam_width)
         out, truncated = [], 0
         max_src = self.config.tokenizer.max_source_tokens
-        for start in range(0, len(sentences), batch_size):
-            batch = tf.constant(sentences[start:start + batch_size], tf.string)
-            try:
-                texts, lengths = fn(batch)
-            except tf.errors.NotFoundError:
-                # The traced graph captured tokenizer resources that
-                # `tf.random.set_seed` deleted (see SubwordTokenizer.reset).
-                self.source_tokenizer.reset()
-                self.target_tokenizer.reset()
-                self._infer = {}
-                fn = self._infer_fn(int(beam_width or self.config.model.beam_width))
-                texts, lengths = fn(batch)
-            out.extend(s.decode("utf-8") for s in texts.numpy())
-            truncated += int((lengths.numpy() > max_src).sum())
+        for texts, lengths in self._in_batches(
+                ("translate", beam), lambda: self._traced(self._graph(beam)), sentences,
+                batch_size):
+            out.extend(s.decode("utf-8") for s in texts)
+            truncated += int((lengths > max_src).sum())
         if truncated:
             log.warning("%d sentence(s) longer than tokenizer.max_source_tokens=%d subword "
                         "tokens were truncated.", truncated, max_src)
         return out
+
+    def predict(self, sentences, beam_width=None, batch_size=64):
+        """`translate` (every pipeline answers `predict`)."""
+        return self.translate(sentences, beam_width=beam_width, batch_size=batch_size)
 
     def evaluate(self, pairs, beam_width=None, batch_size=64):
         """sacreBLEU (13a tokenisation, cased) and chrF of greedy and beam
@@ -269,7 +232,7 @@ class Translator:
         pairs = list(pairs)
         sources = [s for s, _ in pairs]
         refs = [r for _, r in pairs]
-        beam = int(beam_width or self.config.model.beam_width)
+        beam = self._beam(beam_width)
         result = {}
         for name, width in (("greedy", 1), ("beam", beam)):
             hyps = self.translate(sources, beam_width=width, batch_size=batch_size)
@@ -283,12 +246,7 @@ class Translator:
     def plot_attention(self, sentence, beam_width=None):
         """Draws the decoder's attention over the source subwords for the
         translation of `sentence`. Returns the matplotlib Figure."""
-        import matplotlib
-
-        if not os.environ.get("DISPLAY"):
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
+        plt = self._pyplot()
         self._require_fitted()
         translation = self.translate([sentence], beam_width=beam_width)[0]
         src = self.source_tokenizer.tokenize(tf.constant([sentence]))
@@ -314,27 +272,16 @@ class Translator:
         return fig
 
     # ------------------------------------------------------------- save/load
-    def save(self, path):
-        """Saves model, tokenizers and config to the directory `path`
-        (atomically)."""
-        self._require_fitted()
-        return export_lib.save_pipeline(
-            path, self.model, STATE_FILE, {"config": self.config.to_dict()},
-            files={SOURCE_TOKENIZER: self.source_tokenizer.save,
-                   TARGET_TOKENIZER: self.target_tokenizer.save})
-
-    @classmethod
-    def load(cls, path):
-        path = os.fspath(path)
-        state = export_lib.read_state(path, STATE_FILE, "Translator")
-        self = cls(TranslationConfig.from_dict(state["config"]))
+    def _restore(self, state, path):
         t = self.config.tokenizer
         self.source_tokenizer = SubwordTokenizer.load(os.path.join(path, SOURCE_TOKENIZER),
                                                       lowercase=t.lowercase_source)
         self.target_tokenizer = SubwordTokenizer.load(os.path.join(path, TARGET_TOKENIZER),
                                                       lowercase=t.lowercase_target)
-        self.model = export_lib.load_pipeline_model(path, self.config.train.precision)
-        return self
+
+    def _files(self):
+        return {SOURCE_TOKENIZER: self.source_tokenizer.save,
+                TARGET_TOKENIZER: self.target_tokenizer.save}
 
     # ---------------------------------------------------------------- export
     def export(self, path, sample=None, beam_width=None):
@@ -343,41 +290,32 @@ class Translator:
         encoder, beam search and detokenisation all in the graph (it needs
         only `tensorflow` and `tensorflow_text` to run). `sample` (a list of
         sentences) is translated in memory and by the reloaded export in a
-        fresh process; both must agree."""
-        self._require_fitted()
-        beam = int(beam_width or self.config.model.beam_width)
-        infer = self._graph(beam)
+        fresh process; both must agree.
+
+        Args:
+            path: the export's folder.
+            sample: sentences to verify the export on (None: no check).
+            beam_width: the export's beam width (default: the config's).
+        """
+        return super().export(path, sample=sample, beam_width=beam_width)
+
+    def _endpoints(self, beam_width=None):
+        infer = self._graph(self._beam(beam_width))
 
         def serve(text):
             return {"translation": infer(text)[0]}
 
-        expected = inputs = None
-        if sample is not None:
-            sample = _check_sentences(sample, "sample")
-            # Unicode arrays: they travel to the fresh process through .npz.
-            inputs = {"text": np.array(sample, dtype=str)}
-            expected = {"translation": np.array(self.translate(sample, beam, len(sample)),
-                                                dtype=str)}
+        return self._text_endpoint(serve)
+
+    def _expected(self, sentences, beam_width=None):
+        translations = self.translate(sentences, self._beam(beam_width), len(sentences))
+        return {"translation": np.array(translations, dtype=str)}
+
+    def _export_metadata(self, beam_width=None):
         t = self.config.tokenizer
-        metadata = {
-            "pipeline": "translation",
-            "source_language": self.config.data.source,
-            "target_language": self.config.data.target,
-            "config": self.config.to_dict(),
-            "inputs": {"text": {"dtype": "string", "shape": [None],
-                                "notes": f"UTF-8 sentences; longer than {t.max_source_tokens} "
-                                         "subword tokens are truncated; empty gives \"\""}},
-            "outputs": {"translation": {"dtype": "string", "shape": [None]}},
-            "beam_width": beam,
-            "requires": ["tensorflow", "tensorflow_text"],
-        }
-        return export_lib.export_saved_model(
-            path,
-            endpoints={"serve": (serve, [tf.TensorSpec([None], tf.string, name="text")])},
-            track=[self.model, self.source_tokenizer.tf_tokenizer,
-                   self.target_tokenizer.tf_tokenizer],
-            metadata=metadata,
-            sample=inputs,
-            expected=expected,
-            imports=("tensorflow_text",),
-        )
+        return self._text_metadata(
+            f"UTF-8 sentences; longer than {t.max_source_tokens} subword tokens are "
+            "truncated; empty gives \"\"",
+            source_language=self.config.data.source, target_language=self.config.data.target,
+            outputs={"translation": {"dtype": "string", "shape": [None]}},
+            beam_width=self._beam(beam_width))
