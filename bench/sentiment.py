@@ -14,7 +14,6 @@ Writes bench/results/sentiment.{json,md}.
 """
 
 import argparse
-import datetime
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ import tensorflow_text  # noqa: E402,F401 - the export's ops
 from text.classification import task  # noqa: E402
 from text.classification import SentenceClassifier, tfidf_baseline  # noqa: E402
 from text.config import load_config  # noqa: E402
+from report import write_results  # noqa: E402  (bench/ is on the path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -95,7 +95,6 @@ def main(argv=None):
         "export_equals_in_memory": agree, "export_max_probability_difference": max_diff,
         "export_sentences_per_second_batch1": rate1,
         "export_sentences_per_second_batch64": rate64,
-        "date": datetime.date.today().isoformat(),
     }
     n = len(sentences)
     table = "\n".join([
@@ -112,13 +111,7 @@ def main(argv=None):
         f"exported throughput on CPU {rate1:.0f} sentences/s (batch 1), "
         f"{rate64:.0f} sentences/s (batch 64)",
     ])
-    print(table)
-    out = os.path.join(HERE, "results")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "sentiment.json"), "w") as fh:
-        json.dump(row, fh, indent=2)
-    with open(os.path.join(out, "sentiment.md"), "w") as fh:
-        fh.write(table + "\n")
+    write_results("sentiment", row, table)
     return 0 if agree else 1
 
 

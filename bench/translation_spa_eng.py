@@ -26,6 +26,7 @@ import tensorflow_text  # noqa: E402,F401  (the export's ops)
 from text import task  # noqa: E402
 from text.config import load_config  # noqa: E402
 from text.translation import Translator  # noqa: E402
+from report import write_results  # noqa: E402  (bench/ is on the path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -96,13 +97,7 @@ def main(argv=None):
         f"test sentences; export: {row['export_sentences_per_second']:.0f} sentences/s "
         f"(beam {row['beam_width']}, batch {BATCH}, CPU)",
     ])
-    print(table)
-    out = os.path.join(HERE, "results")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "translation_spa_eng.json"), "w") as fh:
-        json.dump(row, fh, indent=2, ensure_ascii=False)
-    with open(os.path.join(out, "translation_spa_eng.md"), "w") as fh:
-        fh.write(table + "\n")
+    write_results("translation_spa_eng", row, table, ensure_ascii=False)
 
 
 if __name__ == "__main__":
