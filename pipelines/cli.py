@@ -158,6 +158,9 @@ def main(argv=None, domain=None):
 
         logs.quiet_native_logs()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # TensorFlow's Python INFO lines ("Assets written to ...") say nothing a
+    # user needs; its warnings still show.
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
     from pipelines import registry
 
     try:

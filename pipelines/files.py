@@ -52,6 +52,34 @@ def dumps_json(obj, indent=2):
     return json.dumps(jsonable(obj), indent=indent, default=_json_default)
 
 
+def utf8_lines(path):
+    """Yields `(line number, line)` of a UTF-8 text file, line endings
+    removed. A line that is not UTF-8 is one ValueError naming the file, the
+    line and the first bad byte (and how to convert the file), not a bare
+    `UnicodeDecodeError` from somewhere in the file.
+
+    Example:
+
+    >>> path = os.path.join(tempfile.mkdtemp(), "latin1.txt")
+    >>> _ = open(path, "wb").write("ok\\ncafé\\n".encode("latin-1"))
+    >>> list(utf8_lines(path))
+    Traceback (most recent call last):
+        ...
+    ValueError: ...latin1.txt, line 2: not UTF-8 text (byte 0xe9 at column 4); convert the file to UTF-8 (for example: iconv -f latin1 -t utf-8).
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(
+                    f"{path}, line {number}: not UTF-8 text (byte {raw[e.start]:#04x} at column "
+                    f"{e.start + 1}); convert the file to UTF-8 (for example: iconv -f latin1 "
+                    "-t utf-8).") from None
+            yield number, line.rstrip("\r\n")
+
+
 def atomic_write_text(path, text, encoding="utf-8"):
     """Writes `text` to `path` so that a reader never sees half a file: into
     a temporary file in the same folder, flushed to disk, then renamed."""

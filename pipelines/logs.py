@@ -11,6 +11,8 @@ Example:
 
 >>> bool(NATIVE_LINE.match("I0000 00:00:1796161646.766385   13872 port.cc:153] oneDNN"))
 True
+>>> bool(NATIVE_LINE.match("normalizer.cc(51) LOG(INFO) precompiled_charsmap is empty."))
+True
 >>> bool(NATIVE_LINE.match("error: the run directory has no model"))
 False
 """
@@ -30,6 +32,8 @@ NATIVE_LINE = re.compile(
     r"^(?:[IWE]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\]"
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate"
+    # SentencePiece's own INFO lines ("normalizer.cc(51) LOG(INFO) ...").
+    r"|\w+\.cc\(\d+\) LOG\(INFO\)"
     r")"
 )
 

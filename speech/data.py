@@ -39,7 +39,7 @@ import numpy as np
 import soundfile
 
 from pipelines.data import Dataset, Splits, locate_in_archive
-from pipelines.files import atomic_write_text
+from pipelines.files import atomic_write_text, utf8_lines
 
 log = logging.getLogger(__name__)
 
@@ -495,11 +495,9 @@ def read_manifest(path):
 def _read_manifest(path):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            lines = f.read().splitlines()
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not a UTF-8 text file ({e}).") from None
+    lines = [line for _, line in utf8_lines(path)]
+    if lines:
+        lines[0] = lines[0].removeprefix("\ufeff")  # a byte-order mark (utf-8-sig)
     if not lines or lines[0].strip() != _HEADER:
         found = lines[0] if lines else ""
         raise ValueError(

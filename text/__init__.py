@@ -2,5 +2,8 @@
 sentence classification (`SentenceClassifier`, `text.classification`);
 `text.data` reads the sentence files both use."""
 
-from text.classification import SentenceClassifier  # noqa: F401
-from text.translation import Translator  # noqa: F401
+from pipelines import lazy_exports
+
+__all__ = ["SentenceClassifier", "Translator"]
+__getattr__ = lazy_exports(__name__, {"SentenceClassifier": "text.classification",
+                                      "Translator": "text.translation"})

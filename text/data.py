@@ -23,6 +23,7 @@ import logging
 import os
 
 from pipelines.config import check
+from pipelines.files import utf8_lines
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,7 @@ def read_lines(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No input file at {path}.")
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\r\n") for line in f]
+    return [line for _, line in utf8_lines(path)]
 
 
 def read_pairs(path, columns=(0, 1), skip_bad=False, max_pairs=None):
@@ -82,22 +82,20 @@ def _read_tsv(path, kind, parse, skip_bad, limit):
     if not os.path.exists(path):
         raise FileNotFoundError(f"No {kind} file at {path}.")
     rows, bad = [], []
-    with open(path, encoding="utf-8", errors="strict") as f:
-        for number, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            row, problem = parse(line.split("\t"))
-            if problem:
-                if not skip_bad:
-                    raise MalformedLineError(
-                        f"{path}, line {number}: {problem}: {line[:80]!r}. Pass "
-                        "skip_bad=True (config data.skip_bad: true) to skip such lines.")
-                bad.append(number)
-                continue
-            rows.append(row)
-            if limit and len(rows) >= limit:
-                break
+    for number, line in utf8_lines(path):
+        if not line.strip():
+            continue
+        row, problem = parse(line.split("\t"))
+        if problem:
+            if not skip_bad:
+                raise MalformedLineError(
+                    f"{path}, line {number}: {problem}: {line[:80]!r}. Pass "
+                    "skip_bad=True (config data.skip_bad: true) to skip such lines.")
+            bad.append(number)
+            continue
+        rows.append(row)
+        if limit and len(rows) >= limit:
+            break
     if bad:
         log.warning("%s: skipped %d malformed lines (first: line %d).", path, len(bad), bad[0])
     return rows

@@ -83,7 +83,17 @@ class SentencePipeline(Pipeline):
     def _text_endpoint(self, serve):
         """The export's endpoints: `serve(text string [batch])`."""
         self._create_resources()
-        return {"serve": (serve, [tf.TensorSpec([None], tf.string, name="text")])}
+
+        def checked(text):
+            # Any shape binds; a wrong one is one line from here, not
+            # TensorFlow's "Binding inputs" error.
+            check = tf.debugging.Assert(tf.equal(tf.rank(text), 1), [
+                "text must be string [batch] (a 1-D tensor of sentences); got shape",
+                tf.shape(text)])
+            with tf.control_dependencies([check]):
+                return serve(tf.reshape(text, [-1]))
+
+        return {"serve": (checked, [tf.TensorSpec(None, tf.string, name="text")])}
 
     def _export_sample(self, sample, **options):
         sample = check_sentences(sample, "sample")

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from pipelines.data import Splits
+from pipelines.files import utf8_lines
 from pipelines.task import Task
 from vision_caption import data
 from vision_caption.config import CaptionConfig
@@ -30,9 +31,8 @@ def _inputs(input_path):
                       if n.lower().endswith(IMAGE_SUFFIXES))
     if input_path.lower().endswith(".txt"):
         base = os.path.dirname(os.path.abspath(input_path))
-        with open(input_path, encoding="utf-8") as f:
-            return [p if os.path.isabs(p) else os.path.join(base, p)
-                    for p in (line.strip() for line in f) if p]
+        return [p if os.path.isabs(p) else os.path.join(base, p)
+                for p in (line.strip() for _, line in utf8_lines(input_path)) if p]
     return [input_path]
 
 

@@ -73,3 +73,13 @@ def test_tatoeba_both_directions(data_dir):
 def test_spa_eng_has_a_public_address():
     url = translation_data.SPA_ENG.url
     assert url.startswith("http") and url.endswith(".zip")
+
+
+@pytest.mark.parametrize("read", [data.read_pairs, data.read_labelled, data.read_lines])
+def test_a_file_that_is_not_utf8_names_file_line_and_byte(tmp_path, read):
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes("Go.\t1\nCafé.\t0\n".encode("latin-1"))
+    with pytest.raises(ValueError) as e:
+        read(str(path))
+    assert str(e.value) == (f"{path}, line 2: not UTF-8 text (byte 0xe9 at column 4); convert "
+                            "the file to UTF-8 (for example: iconv -f latin1 -t utf-8).")

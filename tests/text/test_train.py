@@ -28,6 +28,24 @@ def test_train_then_predict(tmp_path, data_dir):
     lines = result.stdout.rstrip("\n").split("\n")
     assert len(lines) == 3 and lines[0].startswith("Hola.\t") and lines[1] == "\t"
 
+    # A Latin-1 file: one line naming the file, the line and the byte; an
+    # empty file: an error, not exit 0 and an empty line.
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("Hola.\n¿Dónde está?\n".encode("latin-1"))
+    result = run(["-m", "pipelines.cli", "predict", "text", "--run-dir", str(run_dir),
+                  "--input", str(latin1)])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {latin1}, line 2: not UTF-8 text (byte 0xbf at column 1); convert the file "
+        "to UTF-8 (for example: iconv -f latin1 -t utf-8)."]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    result = run(["-m", "pipelines.cli", "predict", "text", "--run-dir", str(run_dir),
+                  "--input", str(empty)])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {empty}: nothing to predict (no input in the file)."]
+
 
 def test_config_errors_are_one_line(tmp_path):
     result = run(["-m", "pipelines.cli", "train", "text", "--config", TINY,

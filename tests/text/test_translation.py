@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import sacrebleu
 
 from pipelines.config import ConfigError
@@ -109,6 +110,13 @@ def test_save_load_and_export_reproduce(fitted, tmp_path):
     # A fresh process with only tensorflow and tensorflow_text.
     out = serve_in_fresh_process(export_dir, sentences)
     assert out["translation"]["values"] == want
+    # One line for the whole signature; a wrong rank is one line from the graph.
+    assert meta["serve"] == "serve(text: string [batch]) -> {translation: string [batch]}"
+    loaded = tf.saved_model.load(export_dir)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"text must be string \[batch\] \(a 1-D tensor of sentences\); "
+                             r"got shape"):
+        loaded.serve(text=tf.constant("uno dos"))
 
 
 def test_plot_attention(fitted):
