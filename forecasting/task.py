@@ -41,14 +41,16 @@ class ForecastingTask(Task):
         x, _ = data.window_arrays(splits.test, forecaster.lookback, forecaster.horizon)
         return x[:: max(1, len(x) // n)][:n]
 
-    def predict_lines(self, forecaster, input_path):
+    def predict_lines(self, forecaster, input_path, skip_bad=False):
         """Forecasts from the last `lookback` rows of a CSV with the training
-        columns: a CSV of `horizon` rows (`step` and the columns)."""
+        columns: a CSV of `horizon` rows (`step` and the columns). One CSV is
+        one input: `skip_bad` has nothing to skip (a bad CSV is an error)."""
         series = data.load_csv(input_path, columns=forecaster.columns, missing="raise")
         forecast = forecaster.predict(series.values)
         frame = pd.DataFrame(np.asarray(forecast), columns=forecaster.columns)
         frame.insert(0, "step", np.arange(1, len(frame) + 1))
-        return frame.to_csv(index=False).splitlines()
+        lines = frame.to_csv(index=False).splitlines()
+        return (lines, []) if skip_bad else lines
 
 
 TASK = ForecastingTask()

@@ -168,6 +168,55 @@ def remove_stale_temporaries(path):
     return removed
 
 
+def save_sample(path, sample):
+    """Writes an export's verification sample to the `.npz` file `path`,
+    atomically: an array, or a list of str, bytes and arrays (bytes kept
+    exactly, trailing NULs included).
+
+    Example:
+
+    >>> path = os.path.join(tempfile.mkdtemp(), "sample.npz")
+    >>> save_sample(path, ["Hola.", b"\\x89PNG\\0", np.arange(3)])
+    >>> load_sample(path)
+    ['Hola.', b'\\x89PNG\\x00', array([0, 1, 2])]
+    """
+    if isinstance(sample, np.ndarray):
+        arrays, kinds = {"item_0": sample}, ["array"]
+    else:
+        arrays, kinds = {}, []
+        for i, item in enumerate(sample):
+            if isinstance(item, str):
+                arrays[f"item_{i}"], kind = np.array(item), "str"
+            elif isinstance(item, (bytes, bytearray)):
+                arrays[f"item_{i}"], kind = np.frombuffer(bytes(item), np.uint8), "bytes"
+            else:
+                arrays[f"item_{i}"], kind = np.asarray(item), "list_array"
+            kinds.append(kind)
+    arrays["kinds"] = np.array(kinds)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_sample(path):
+    """The sample `save_sample` wrote."""
+    with np.load(path, allow_pickle=False) as stored:
+        kinds = [str(k) for k in stored["kinds"]]
+        items = [stored[f"item_{i}"] for i in range(len(kinds))]
+    if kinds == ["array"]:
+        return items[0]
+    return [str(v) if k == "str" else v.tobytes() if k == "bytes" else v
+            for k, v in zip(kinds, items)]
+
+
 @contextlib.contextmanager
 def atomic_directory(path):
     """Yields a fresh temporary directory beside `path`; when the block

@@ -24,7 +24,7 @@ Example:
 import logging
 import os
 
-from pipelines import data as data_lib, training
+from pipelines import data as data_lib, files, training
 from pipelines.data import Splits  # noqa: F401  (what `load_splits` returns)
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ class Task:
         return {"test": pipeline.evaluate(splits.test)} if splits.test else {}
 
     def export_sample(self, pipeline, splits):
+        """The inputs an export is verified on: an array, or a list of str,
+        bytes or arrays (stored in the run as `export_sample.npz`)."""
         raise NotImplementedError
 
     def predict_lines(self, pipeline, input_path, skip_bad=False):
@@ -105,7 +107,10 @@ class Task:
         pipeline.save(run.model)
         log.info("Saved the trained %s to %s; evaluating.", type(pipeline).__name__, run.model)
         metrics = run.write_metrics(self.score(pipeline, splits))
-        self._export(pipeline, splits, run.export)
+        # Stored, so that a later `export` needs neither the data nor a
+        # data directory to verify the SavedModel.
+        files.save_sample(run.sample, self.export_sample(pipeline, splits))
+        self._export(pipeline, files.load_sample(run.sample), run.export)
         summary = {"run_dir": run.path, "config": run.config, "history": run.history,
                    "checkpoints": run.checkpoints, "model": run.model, "export": run.export,
                    "metrics_file": run.metrics}
@@ -127,13 +132,17 @@ class Task:
         """Exports the run's saved pipeline (verified on the export sample)."""
         run = training.RunDir(run_dir)
         pipeline = self.load(run)
-        splits = self.load_splits(config, data_dir)
-        return {"export": self._export(pipeline, splits, export_dir or run.export)}
+        if os.path.exists(run.sample):
+            # The verification sample the run stored: no data needed.
+            sample = files.load_sample(run.sample)
+        else:
+            sample = self.export_sample(pipeline, self.load_splits(config, data_dir))
+        return {"export": self._export(pipeline, sample, export_dir or run.export)}
 
-    def _export(self, pipeline, splits, path):
+    def _export(self, pipeline, sample, path):
         log.info("Exporting to %s and checking the export in a fresh process "
                  "(about a minute).", path)
-        path = pipeline.export(path, sample=self.export_sample(pipeline, splits))
+        path = pipeline.export(path, sample=sample)
         log.info("Export verified: %s", path)
         return path
 

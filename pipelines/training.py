@@ -68,6 +68,7 @@ class RunDir:
     model = property(lambda self: self._join("model"))
     export = property(lambda self: self._join("export"))
     info = property(lambda self: self._join("run.json"))
+    sample = property(lambda self: self._join("export_sample.npz"))
 
     def record(self, **facts):
         """Adds `facts` (the data directory, ...) to the run's `run.json`,

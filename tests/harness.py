@@ -34,9 +34,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_FILES = ("config.yaml", "history.csv", "metrics.json", "model", "export", "checkpoints")
 
 
-def run_module(args, **kw):
-    """Runs `python <args>` from the project root (the CLI as a user runs it)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+def run_module(args, env=None, **kw):
+    """Runs `python <args>` from the project root (the CLI as a user runs it),
+    in `env` (default: this process's environment)."""
+    env = dict(os.environ if env is None else env, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600, **kw)
 
@@ -105,6 +106,33 @@ def assert_mixed_precision(build_model, x, y, policy, loss="mse"):
     history = model.fit(x, y, epochs=1, batch_size=len(x), verbose=0)
     assert np.isfinite(history.history["loss"][0])
     return model
+
+
+def assert_reloads_with_its_policy(make, x, tmp_path, half_layers, float32_layers=(),
+                                  policy="mixed_bfloat16", atol=1e-6):
+    """A model built under `policy` stores it in its config, and a `.keras`
+    reload (with float32 in force) rebuilds it: the model's policy, the
+    compute dtype of `half_layers` (half) and `float32_layers` (heads), and
+    the same outputs on `x`. Returns the reloaded model."""
+    from pipelines import precision
+
+    half = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}[policy]
+    with precision.policy_scope(policy):
+        model = make()
+    assert model.get_config()["dtype"]["config"]["name"] == policy
+    want = keras.ops.convert_to_numpy(model(x, training=False))
+    path = os.path.join(tmp_path, "policy.keras")
+    model.save(path)
+    assert keras.config.dtype_policy().name == "float32"
+    reloaded = keras.models.load_model(path)
+    assert reloaded.dtype_policy.name == policy
+    for name in half_layers:
+        assert reloaded.get_layer(name).compute_dtype == half, name
+    for name in float32_layers:
+        assert reloaded.get_layer(name).compute_dtype == "float32", name
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(x, training=False)), want,
+                               atol=atol)
+    return reloaded
 
 
 # ---------------------------------------------------------------------------

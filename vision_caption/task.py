@@ -75,7 +75,11 @@ class CaptionTask(Task):
         return metrics
 
     def export_sample(self, captioner, splits):
-        return [ex.image for ex in (splits.test or splits.train)[:8]]
+        """Up to 8 test images (training images without a test split) as
+        encoded bytes (arrays as PNG), so the sample does not depend on
+        image files staying where they are."""
+        images = [ex.image for ex in (splits.test or splits.train)[:8]]
+        return [captioner.encoded_bytes(image, f"sample {i}") for i, image in enumerate(images)]
 
     def predict_lines(self, captioner, input_path, skip_bad=False):
         """Captions an image, every image of a folder, or every path listed

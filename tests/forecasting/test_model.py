@@ -73,17 +73,6 @@ def test_layers_hold_up_on_their_own():
 
 
 def test_dtype_policy_is_part_of_the_model_config(tmp_path):
-    from pipelines import precision
-
-    with precision.policy_scope("mixed_bfloat16"):
-        model = _segrnn()
-    assert model.get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
-    path = tmp_path / "m.keras"
-    model.save(path)
-    import keras
-
-    # The global policy is float32 here: the reload keeps the model's own.
-    reloaded = keras.models.load_model(path)
-    assert reloaded.dtype_policy.name == "mixed_bfloat16"
-    assert reloaded.get_layer("segment_embedding").compute_dtype == "bfloat16"
-    assert reloaded.get_layer("head").compute_dtype == "float32"
+    x = RNG.normal(size=(2, 24, 3)).astype("float32")
+    harness.assert_reloads_with_its_policy(_segrnn, x, tmp_path, ["segment_embedding"],
+                                           ["head"])

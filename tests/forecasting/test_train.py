@@ -95,3 +95,43 @@ def test_cli_config_errors_are_one_line(tmp_path):
     result = run(["-m", "pipelines.cli", "train", "speeech"])
     assert result.returncode == 2
     assert "Unknown domain 'speeech'; available: ['forecasting', 'speech', 'text', 'vision_caption']." in result.stderr
+
+
+def test_later_commands_use_what_the_run_recorded(trained, tmp_path):
+    run_dir, _, data_dir = trained
+    assert json.load(open(run_dir / "run.json")) == {"data_dir": os.path.abspath(data_dir)}
+    assert os.path.exists(run_dir / "export_sample.npz")
+    # No --data-dir and no PIPELINES_DATA_DIR: the run's own data directory.
+    env = {k: v for k, v in os.environ.items() if k != "PIPELINES_DATA_DIR"}
+    result = run(["-m", "pipelines.cli", "evaluate", "forecasting", "--run-dir", str(run_dir)],
+                 env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "INFO pipelines.task: Evaluating the Forecaster of" in result.stderr
+    # The export needs no data at all: the run stored its verification sample.
+    nowhere = tmp_path / "nowhere"
+    result = run(["-m", "pipelines.cli", "export", "forecasting", "--run-dir", str(run_dir),
+                  "--data-dir", str(nowhere), "--export-dir", str(tmp_path / "exp")], env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not nowhere.exists()
+    assert "and checking the export in a fresh process" in result.stderr
+    assert f"INFO pipelines.task: Export verified: {tmp_path / 'exp'}" in result.stderr
+
+
+def test_evaluate_honours_data_overrides_and_refuses_model_changes(trained, tmp_path):
+    run_dir, _, data_dir = trained
+    before = json.load(open(run_dir / "metrics.json"))["test"]
+    result = run(["-m", "pipelines.cli", "evaluate", "forecasting", "--run-dir", str(run_dir),
+                  "--set", "model.units=8"])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: `evaluate` on a trained run can change only data.* fields (the model is the "
+        "one trained); refused: model.units: 32 -> 8. Train a new run to change them."]
+    # Another CSV (here ETTh1's last year, by the csv loader's 70/10/20
+    # split): evaluated, and the metrics say so.
+    frame = pd.read_csv(os.path.join(data_dir, "ett", "ETTh1.csv")).iloc[-8760:]
+    frame.to_csv(tmp_path / "last_year.csv", index=False)
+    result = run(["-m", "pipelines.cli", "evaluate", "forecasting", "--run-dir", str(run_dir),
+                  "--set", "data.dataset=csv", "--set", f"data.path={tmp_path / 'last_year.csv'}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = json.load(open(run_dir / "metrics.json"))["test"]
+    assert after["mse"] != before["mse"]

@@ -339,6 +339,20 @@ def test_same_model_object_in_a_new_run_dir_starts_at_epoch_zero(tmp_path):
 
 
 # ------------------------------------------------------------ early stopping
+def test_early_stopping_and_the_restored_epoch_are_said(tmp_path, caplog):
+    run = training.RunDir(tmp_path / "run")
+    train, val = _data(), _data(32, sign=-1.0, seed=1)  # val_loss only worsens
+    with caplog.at_level("INFO", logger="pipelines.training"):
+        rows = training.fit(_model(), train, val, _cfg(epochs=10, patience=2), run)
+    assert len(rows) == 3
+    messages = [r.getMessage() for r in caplog.records]
+    assert "Early stopping after epoch 3 of 10: val_loss did not improve for 2 epochs." \
+        in messages
+    best = json.load(open(run.best_record))
+    assert (f"Restored the weights of the best epoch, 1 (val_loss = {best['value']:.6g}), "
+            f"from {run.best_weights}.") in messages
+
+
 def test_early_stopping_patience_spans_restarts(tmp_path):
     run = training.RunDir(tmp_path / "run")
     train, val = _data(), _data(32, sign=-1.0, seed=1)  # val_loss only worsens

@@ -103,20 +103,8 @@ def test_argument_errors():
 
 
 def test_dtype_policy_is_part_of_the_model_config(tmp_path):
-    from pipelines import precision
-
-    with precision.policy_scope("mixed_bfloat16"):
-        model = _model()
-    assert model.get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
     x, _ = _batch()
-    path = tmp_path / "m.keras"
-    model.save(path)
-    # The global policy is float32 here: the reload keeps the model's own.
-    reloaded = keras.models.load_model(path)
-    assert reloaded.dtype_policy.name == "mixed_bfloat16"
-    assert reloaded.get_layer("encoder").compute_dtype == "bfloat16"
-    assert reloaded.get_layer("conv_1").compute_dtype == "bfloat16"
-    assert reloaded.get_layer("ctc_head").compute_dtype == "float32"
-    np.testing.assert_allclose(reloaded(x), model(x), atol=1e-6)
+    harness.assert_reloads_with_its_policy(_model, x, tmp_path, ["encoder", "conv_1"],
+                                           ["ctc_head"])
     # An explicit dtype needs no policy scope at all.
     assert _model(dtype="mixed_bfloat16").get_layer("encoder").compute_dtype == "bfloat16"

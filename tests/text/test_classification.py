@@ -183,22 +183,10 @@ def test_attention_pooling_holds_up_on_its_own():
 
 
 def test_dtype_policy_is_part_of_the_model_config(tmp_path):
-    from pipelines import precision
-
-    with precision.policy_scope("mixed_bfloat16"):
-        model = RecurrentClassifier(30, 3, embedding_dim=8, units=4, members=2)
-    assert model.get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
-    want = model(_tokens()).numpy()
-    path = tmp_path / "m.keras"
-    model.save(path)
-    # The global policy is float32 here: the reload keeps the model's own.
-    reloaded = keras.models.load_model(path)
-    assert reloaded.dtype_policy.name == "mixed_bfloat16"
-    assert reloaded.get_layer("embedding_1").compute_dtype == "bfloat16"
-    assert reloaded.get_layer("head_1").compute_dtype == "float32"
-    got = reloaded(_tokens())
-    assert got.dtype == "float32"
-    np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
+    reloaded = harness.assert_reloads_with_its_policy(
+        lambda: RecurrentClassifier(30, 3, embedding_dim=8, units=4, members=2), _tokens(),
+        tmp_path, ["embedding_1"], ["head_1"])
+    assert reloaded(_tokens()).dtype == "float32"
 
 
 def test_model_argument_errors():
