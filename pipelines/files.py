@@ -107,6 +107,15 @@ def read_json(path, default=None):
         return json.load(f)
 
 
+def update_json(path, updates):
+    """Merges `updates` into the JSON object in `path` (a new one if none),
+    writes it atomically and returns it."""
+    current = read_json(path)
+    current.update(updates)
+    write_json(path, current)
+    return current
+
+
 def write_json(path, obj):
     """`atomic_write_text` of `dumps_json(obj)`."""
     atomic_write_text(path, dumps_json(obj))

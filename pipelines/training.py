@@ -31,7 +31,7 @@ import tensorflow as tf
 import yaml
 
 from pipelines import distribute
-from pipelines.files import atomic_write_text, read_json, write_json, write_table
+from pipelines.files import atomic_write_text, read_json, update_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,7 @@ class RunDir:
     def record(self, **facts):
         """Adds `facts` (the data directory, ...) to the run's `run.json`,
         which `evaluate`/`export`/`predict` on the run read back."""
-        current = self.recorded()
-        current.update(facts)
-        write_json(self.info, current)
-        return current
+        return update_json(self.info, facts)
 
     def recorded(self):
         return read_json(self.info)
@@ -124,10 +121,8 @@ class RunDir:
         atomic_write_text(self.config, text)
 
     def write_metrics(self, metrics):
-        current = self.read_metrics()
-        current.update(metrics)
-        write_json(self.metrics, current)
-        return current
+        """Merges `metrics` into metrics.json; returns all of it."""
+        return update_json(self.metrics, metrics)
 
     def read_metrics(self):
         return read_json(self.metrics)
