@@ -132,17 +132,15 @@ def _name_the_override(message, config_path, overrides):
 
 def _only_data_changes(command, trained, wanted):
     """Refuses `--config`/`--set` changes outside `data.*` on a trained run."""
-    from pipelines.training import _diff_keys
+    from pipelines.training import config_changes, describe_changes
 
+    old, new = trained.to_dict(), wanted.to_dict()
     # data.* is honoured; train.* (and the run name) cannot matter to a
     # trained model; anything else would be silently ignored, so it is refused.
-    changed = [k for k in _diff_keys(trained.to_dict(), wanted.to_dict())
-               if not k.startswith(("data.", "train.")) and k != "name"]
+    changed = config_changes(
+        old, new, lambda k: k.startswith(("data.", "train.")) or k == "name")
     if changed:
-        from pipelines.training import _get
-
-        details = "; ".join(f"{k}: {_get(trained.to_dict(), k)!r} -> "
-                            f"{_get(wanted.to_dict(), k)!r}" for k in changed[:5])
+        details = describe_changes(old, new, changed)
         raise ConfigError(
             f"`{command}` on a trained run can change only data.* fields (the model is the "
             f"one trained); refused: {details}. Train a new run to change them.")

@@ -109,8 +109,9 @@ class Task:
         metrics = run.write_metrics(self.score(pipeline, splits))
         # Stored, so that a later `export` needs neither the data nor a
         # data directory to verify the SavedModel.
-        files.save_sample(run.sample, self.export_sample(pipeline, splits))
-        self._export(pipeline, files.load_sample(run.sample), run.export)
+        sample = self.export_sample(pipeline, splits)
+        files.save_sample(run.sample, sample)
+        self._export(pipeline, sample, run.export)
         summary = {"run_dir": run.path, "config": run.config, "history": run.history,
                    "checkpoints": run.checkpoints, "model": run.model, "export": run.export,
                    "metrics_file": run.metrics}

@@ -102,16 +102,9 @@ class RunDir:
         if os.path.exists(self.config):
             with open(self.config) as f:
                 old = yaml.safe_load(f) or {}
-            changed = [
-                key
-                for key in _diff_keys(old, config_dict)
-                if key not in RESUMABLE_CHANGES
-            ]
+            changed = config_changes(old, config_dict, lambda k: k in RESUMABLE_CHANGES)
             if changed and os.path.exists(self.backup):
-                details = "; ".join(
-                    f"{k}: {_get(old, k)!r} -> {_get(config_dict, k)!r}"
-                    for k in changed[:5]
-                )
+                details = describe_changes(old, config_dict, changed)
                 raise ValueError(
                     f"Run directory {self.path} holds a run (finished or not) trained "
                     f"with a different config ({details}). Run it with the same config "
@@ -165,6 +158,17 @@ def _diff_keys(a, b):
 
 def _get(tree, dotted):
     return _flatten(tree).get(dotted)
+
+
+def config_changes(old, new, ignore=lambda key: False):
+    """The dotted keys (`train.epochs`) whose values differ between two
+    config dicts, sorted, but for those `ignore(key)` accepts."""
+    return [k for k in _diff_keys(old, new) if not ignore(k)]
+
+
+def describe_changes(old, new, keys, limit=5):
+    """`"model.units: 32 -> 8; ..."` for the first `limit` of `keys`."""
+    return "; ".join(f"{k}: {_get(old, k)!r} -> {_get(new, k)!r}" for k in keys[:limit])
 
 
 def _finite(value):
