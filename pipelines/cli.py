@@ -1,4 +1,4 @@
-"""`pipelines train|evaluate|export|predict <domain> ...`: one thin CLI.
+"""`pipelines prepare|train|evaluate|export|predict <domain> ...`: one thin CLI.
 
 Every domain's `python -m <domain>.train` calls the same `main`, and both
 only parse flags, build the config and call the domain's `Task` (the same
@@ -31,6 +31,7 @@ from pipelines.config import ConfigError
 from pipelines.registry import DOMAINS
 
 COMMANDS = {
+    "prepare": "write a corpus as TFRecord shards, on Apache Beam",
     "train": "train, evaluate and export a model",
     "evaluate": "score a trained run again (metrics.json)",
     "export": "write a trained run's SavedModel again",
@@ -39,6 +40,29 @@ COMMANDS = {
 
 #: Exit status of `predict` when inputs were skipped (`--skip-bad`).
 SKIPPED_STATUS = 3
+
+
+def _add_prepare(parser):
+    parser.add_argument("--config", help="YAML config whose data section names the corpus "
+                                         "(default: the domain's default)")
+    parser.add_argument("--data-dir", help="data directory (default: $PIPELINES_DATA_DIR, "
+                                           "else ~/.keras/pipelines_data)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a config field; repeatable")
+    parser.add_argument("--input", help="the corpus instead of the config's dataset: a "
+                                        "manifest, corpus folder, captions file or TSV")
+    parser.add_argument("--output", required=True, help="the shard folder to write")
+    parser.add_argument("--shards", type=int, default=8,
+                        help="shard files per split (at least the training workers; "
+                             "default 8)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="rebuild an existing --output (replaced whole, atomically)")
+    parser.add_argument("--native-logs", action="store_true",
+                        help="show TensorFlow's native log lines (hidden by default)")
+    parser.epilog = ("Other --options go to Apache Beam: by default the local runner "
+                     "(FnApiRunner, one process per core); e.g. --runner=FlinkRunner "
+                     "--flink_master=HOST:8081, or --runner=DataflowRunner --project=P "
+                     "--region=R --temp_location=gs://B/tmp.")
 
 
 def _add_common(parser, command):
@@ -87,7 +111,10 @@ def build_parser(domain=None):
     for command, text in COMMANDS.items():
         sub = commands.add_parser(command, help=text, description=f"{text}.")
         sub.add_argument("domain", metavar="DOMAIN", help=f"one of: {domains}")
-        _add_common(sub, command)
+        if command == "prepare":
+            _add_prepare(sub)
+        else:
+            _add_common(sub, command)
     return parser
 
 
@@ -150,7 +177,9 @@ def main(argv=None, domain=None):
     """Entry point of `pipelines` (and, with `domain`, of `<domain>.train`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(domain)
-    args = parser.parse_args(argv)
+    args, beam_args = parser.parse_known_args(argv)
+    if beam_args and args.command != "prepare":
+        parser.error(f"unrecognized arguments: {' '.join(beam_args)}")
     if not args.native_logs:
         from pipelines import logs
 
@@ -159,10 +188,17 @@ def main(argv=None, domain=None):
     # TensorFlow's Python INFO lines ("Assets written to ...") say nothing a
     # user needs; its warnings still show.
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    # It relays every worker warning about its own set-up.
+    logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
     from pipelines import registry
 
     try:
         task = registry.get_task(args.domain)
+        if args.command == "prepare":
+            result = _prepare(task, args, beam_args)
+            print(json.dumps(result, indent=2, default=str))
+            return 0
         config, run_dir, data_dir = resolve(args, task, args.command)
         if args.command == "train":
             result = task.train(config, run_dir, data_dir)
@@ -173,7 +209,8 @@ def main(argv=None, domain=None):
         else:
             result = task.predict(config, run_dir, data_dir, args.input, args.output,
                                   skip_bad=args.skip_bad)
-    except (ConfigError, ValueError, FileNotFoundError, UnicodeDecodeError) as e:
+    except (ConfigError, ValueError, FileNotFoundError, FileExistsError, ImportError,
+            UnicodeDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     status = 0
@@ -182,6 +219,28 @@ def main(argv=None, domain=None):
     if result is not None:
         print(json.dumps(result, indent=2, default=str))
     return status
+
+
+def _prepare(task, args, beam_args):
+    """`pipelines prepare`: the domain's corpus -> shards; returns a summary
+    of the index."""
+    from pipelines import data as data_lib
+
+    config_path = args.config or task.default_config
+    try:
+        config = task.config_class.from_yaml(config_path, args.overrides)
+    except ConfigError as e:
+        raise ConfigError(_name_the_override(str(e), config_path, args.overrides)) from None
+    data_dir = os.path.abspath(args.data_dir) if args.data_dir else None
+    if data_dir:
+        os.environ[data_lib.ENV_VAR] = data_dir
+    index = task.prepare(config, args.output, input=args.input, shards=args.shards,
+                         data_dir=data_dir, beam_args=beam_args, overwrite=args.overwrite)
+    return {"shards": os.path.abspath(args.output),
+            "splits": {k: {"examples": v["examples"], "skipped": v["skipped"],
+                           "shards": len(v["shards"])} for k, v in index["splits"].items()},
+            "seconds": index["seconds"],
+            "train_with": f"--set data.shards={os.path.abspath(args.output)}"}
 
 
 def domain_main(domain):

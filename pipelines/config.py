@@ -243,6 +243,16 @@ def check(condition, field, value, requirement):
         )
 
 
+def check_stream_fields(data):
+    """Checks the `data.shards` / `data.shuffle_buffer` fields every corpus
+    domain has (see `pipelines.shards`)."""
+    check(data.shards is None or (isinstance(data.shards, str) and data.shards.strip()),
+          "data.shards", data.shards, "must be a folder written by `pipelines prepare` or a "
+          "glob of its shards")
+    check(data.shuffle_buffer >= 0, "data.shuffle_buffer", data.shuffle_buffer,
+          "must be at least 0 (0: no shuffling)")
+
+
 @dataclasses.dataclass
 class DecoderConfig:
     """The `model` fields of every pipeline built on

@@ -13,9 +13,12 @@ Example:
 """
 
 import json
+import logging
 import os
 
 import tensorflow as tf
+
+log = logging.getLogger(__name__)
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
@@ -101,11 +104,33 @@ def is_chief():
     return kind == "chief" or (not has_chief and kind == "worker" and index == 0)
 
 
-def shard_options(dataset):
-    """Makes `dataset` shard by data across workers (the safe choice for
-    in-memory and generated data, where file sharding does not apply)."""
+def worker_count():
+    """Workers (chief included) in `TF_CONFIG`'s cluster; 1 without one."""
+    cluster = cluster_config().get("cluster", {})
+    return max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
+
+
+def shard_options(dataset, files=None):
+    """Sets how `dataset` is split across workers.
+
+    Args:
+        dataset: a `tf.data.Dataset`.
+        files: for a dataset read from files (`pipelines.shards`), how many:
+            with at least one file per worker each worker reads its own files
+            (`AutoShardPolicy.FILE`); with fewer, every worker reads every
+            file and keeps its share of the examples (`DATA`), which is
+            logged. None (in-memory or generated data): `DATA`.
+    """
+    policy = tf.data.experimental.AutoShardPolicy.DATA
+    if files is not None:
+        workers = worker_count()
+        if files >= workers:
+            policy = tf.data.experimental.AutoShardPolicy.FILE
+        else:
+            log.warning(
+                "%d shard file(s) for %d workers: each worker reads every file and keeps "
+                "1/%d of the examples; prepare with --shards %d or more so that each "
+                "reads only its own files.", files, workers, workers, workers)
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA
-    )
+    options.experimental_distribute.auto_shard_policy = policy
     return dataset.with_options(options)

@@ -72,6 +72,7 @@ import keras
 import tensorflow as tf
 
 from pipelines import distribute, export as export_lib, files, precision, training
+from pipelines import shards as shards_lib
 
 log = logging.getLogger(__name__)
 
@@ -176,19 +177,29 @@ class Pipeline:
         self._fns = {}
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train, val=None, run_dir=None, **kwargs):
+    def fit(self, train=None, val=None, run_dir=None, **kwargs):
         """Trains on `train` (validating on `val`); returns self.
 
         Args:
-            train: the training data (what it is depends on the pipeline).
+            train: the training data (what it is depends on the pipeline), or
+                a `pipelines.shards.Split` of prepared shards; None trains on
+                the shards of the config's `data.shards`.
             val: validation data; None holds out the pipeline's default
-                share of `train`.
+                share of `train` (for shards: their "val" split, if any).
             run_dir: run directory for checkpoints, history and resume after
                 a kill; a temporary one (removed afterwards) if None.
             **kwargs: passed to the pipeline's `_learn` (e.g. `columns=`).
         """
         cfg = self.config
-        train, val = self._split(train, val)
+        if train is None:
+            train, val = self._shard_splits(val)
+        streamed = isinstance(train, shards_lib.Split)
+        if streamed:
+            train.shards.check(self.shard_domain, self._shard_fields())
+            if val is None and train.shards.has("val"):
+                val = train.shards.split("val")
+        else:
+            train, val = self._split(train, val)
         training.seed_everything(cfg.train.seed)
         self._learn(train, **kwargs)
         data = self._prepare(train, val)
@@ -201,15 +212,57 @@ class Pipeline:
             # BackupAndRestore needs a built model and optimizer before fit.
             trained.optimizer.build(trained.trainable_variables)
         train_ds, val_ds = self._datasets(data)
+        fit_kwargs = {}
         if cfg.train.strategy != "default":
-            train_ds = distribute.shard_options(train_ds)
-            val_ds = None if val_ds is None else distribute.shard_options(val_ds)
+            # Shards split between workers by file; other data by example.
+            train_ds = distribute.shard_options(
+                train_ds, files=len(train.files) if streamed else None)
+            if val_ds is not None:
+                val_ds = distribute.shard_options(
+                    val_ds, files=len(val.files) if isinstance(val, shards_lib.Split) else None)
+            if streamed and cfg.train.strategy == "multi_worker":
+                # Workers' files hold different numbers of examples, but all
+                # must take the same steps: a fixed count over a repeat.
+                workers, batch = distribute.worker_count(), cfg.train.batch_size
+                train_ds = train_ds.repeat()
+                fit_kwargs["steps_per_epoch"] = shards_lib.steps_per_epoch(
+                    train.examples, batch, workers)
+                if val_ds is not None:
+                    val_ds = val_ds.repeat()
+                    fit_kwargs["validation_steps"] = shards_lib.steps_per_epoch(
+                        val.examples, batch, workers)
         with training.run_directory(run_dir, type(self).__name__.lower()) as run:
             run.prepare(cfg.to_dict())
             self.history = training.fit(trained, train_ds, val_ds, cfg.train, run,
-                                        monitor=self.monitor)
+                                        monitor=self.monitor, **fit_kwargs)
         self._forget_functions()
         return self
+
+    # -------------------------------------------------------------- shards
+    #: The domain name `pipelines prepare` writes in the shards' index.
+    shard_domain = None
+
+    def _shard_fields(self):
+        """Config values the shards must have been prepared with
+        (`{"features.sample_rate": 8000}`)."""
+        return {}
+
+    def _shard_splits(self, val=None):
+        """`(train, val)` Splits of the config's `data.shards`."""
+        spec = getattr(getattr(self.config, "data", None), "shards", None)
+        if not spec:
+            raise ValueError(f"{type(self).__name__}.fit needs training data: pass it, or "
+                             "set data.shards to a folder written by `pipelines prepare`.")
+        shards = shards_lib.Shards.open(spec)
+        return shards.split("train"), val
+
+    def _stream(self, split, parse, training_mode):
+        """The parsed elements of a shard `Split`: its records (interleaved
+        files, the bounded shuffle of `data.shuffle_buffer` in training)
+        through the domain's `parse(records)`."""
+        cfg = self.config
+        return parse(split.records(training=training_mode, seed=cfg.train.seed,
+                                   shuffle_buffer=cfg.data.shuffle_buffer))
 
     def _split(self, train, val):
         return train, val

@@ -24,8 +24,8 @@ Example:
 import logging
 import os
 
-from pipelines import data as data_lib, files, training
-from pipelines.data import Splits  # noqa: F401  (what `load_splits` returns)
+from pipelines import data as data_lib, files, shards as shards_lib, training
+from pipelines.data import Splits
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,51 @@ class Task:
                 skipped.append((str(item), str(e)))
         return kept, values, skipped
 
+    # --------------------------------------------------------------- shards
+    #: The domain's `pipelines.shards.ShardSource` class, `(config,
+    #: data_dir, input)` -> source (None: the domain trains from memory only).
+    shard_source = None
+
+    def examples_of(self, split, limit=None):
+        """The records of a shard `Split` as the in-memory examples
+        `evaluate` and `export_sample` take (small splits: test, samples)."""
+        raise NotImplementedError
+
+    def prepare(self, config=None, output=None, input=None, shards=8, data_dir=None,
+                beam_args=(), overwrite=False):
+        """Writes the config's corpus (or `input`) as TFRecord shards with an
+        index into the folder `output`, on Apache Beam (see
+        `pipelines.shards.prepare`); returns the index."""
+        if self.shard_source is None:
+            raise ValueError(f"The {self.name} domain trains from memory; it has no "
+                             "`prepare` (its data is small).")
+        if not output:
+            raise ValueError("prepare needs an output folder (--output DIR).")
+        config = config or self.config_class.from_yaml(self.default_config)
+        source = self.shard_source(config, data_dir, input)
+        return shards_lib.prepare(source, output, shards=shards, beam_args=beam_args,
+                                  overwrite=overwrite)
+
+    def splits_for(self, config, data_dir=None):
+        """`load_splits`, or with `data.shards` set, the shards' `Split`s
+        for training and their test split read into memory for scoring."""
+        spec = getattr(getattr(config, "data", None), "shards", None)
+        if not spec:
+            return self.load_splits(config, data_dir)
+        shards = shards_lib.Shards.open(spec)
+        test = shards.split("test", required=False)
+        return Splits(train=shards.split("train"),
+                      val=shards.split("val", required=False) or None,
+                      test=self.examples_of(test) if test else [])
+
+    def _sample_splits(self, splits):
+        """`splits` with a few training examples in memory where the
+        training split is streamed (what `export_sample` may fall back to)."""
+        if not isinstance(splits.train, shards_lib.Split):
+            return splits
+        return Splits(train=self.examples_of(splits.train, limit=16), val=None,
+                      test=splits.test)
+
     def fit(self, pipeline, splits, run):
         """Trains `pipeline` on the splits in the run directory."""
         return pipeline.fit(splits.train, splits.val, run_dir=run.path)
@@ -100,7 +145,7 @@ class Task:
         """Trains, evaluates and exports; returns where everything went and
         the metrics."""
         run = training.RunDir(run_dir)
-        splits = self.load_splits(config, data_dir)
+        splits = self.splits_for(config, data_dir)
         pipeline = self.fit(self.pipeline_for(config), splits, run)
         # Later commands on this run find the data where training did.
         run.record(data_dir=data_lib.data_dir(data_dir))
@@ -109,7 +154,7 @@ class Task:
         metrics = run.write_metrics(self.score(pipeline, splits))
         # Stored, so that a later `export` needs neither the data nor a
         # data directory to verify the SavedModel.
-        sample = self.export_sample(pipeline, splits)
+        sample = self.export_sample(pipeline, self._sample_splits(splits))
         files.save_sample(run.sample, sample)
         self._export(pipeline, sample, run.export)
         summary = {"run_dir": run.path, "config": run.config, "history": run.history,
@@ -125,7 +170,7 @@ class Task:
         pipeline = self.load(run)
         # The data to evaluate on is the caller's choice (`data.*` of
         # `config`); the model is the run's.
-        splits = self.load_splits(config, data_dir)
+        splits = self.splits_for(config, data_dir)
         log.info("Evaluating the %s of %s.", type(pipeline).__name__, run.path)
         return run.write_metrics(self.score(pipeline, splits))
 
@@ -137,7 +182,8 @@ class Task:
             # The verification sample the run stored: no data needed.
             sample = files.load_sample(run.sample)
         else:
-            sample = self.export_sample(pipeline, self.load_splits(config, data_dir))
+            sample = self.export_sample(
+                pipeline, self._sample_splits(self.splits_for(config, data_dir)))
         return {"export": self._export(pipeline, sample, export_dir or run.export)}
 
     def _export(self, pipeline, sample, path):

@@ -3,7 +3,7 @@
 import dataclasses
 from typing import Optional
 
-from pipelines.config import Config, TrainConfig, check
+from pipelines.config import Config, TrainConfig, check, check_stream_fields
 
 DATASETS = ("fsdd_sequences", "fsdd_digits", "ljspeech", "manifest")
 
@@ -19,6 +19,12 @@ class DataConfig:
         max_seconds: longest clip accepted (longer ones are refused, or
             skipped and logged when loading a manifest).
         seed: seed of the sequence synthesis and the split.
+        shards: train from shards written by `pipelines prepare speech`
+            (their folder, or a glob of some of their files) instead of
+            loading the corpus into memory; `dataset` and the fields above
+            are then what `prepare` reads.
+        shuffle_buffer: records held by the bounded shuffle when training
+            from shards.
     """
 
     dataset: str = "fsdd_sequences"
@@ -29,6 +35,8 @@ class DataConfig:
     test_manifest: Optional[str] = None
     max_seconds: float = 20.0
     seed: int = 0
+    shards: Optional[str] = None
+    shuffle_buffer: int = 10000
 
     def validate(self):
         check(self.dataset in DATASETS, "data.dataset", self.dataset,
@@ -41,6 +49,7 @@ class DataConfig:
               "data.train_manifest", self.train_manifest,
               "must name a manifest when data.dataset is 'manifest'")
         check(self.max_seconds > 0, "data.max_seconds", self.max_seconds, "must be positive")
+        check_stream_fields(self)
 
 
 @dataclasses.dataclass

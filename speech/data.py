@@ -344,24 +344,43 @@ def digit_sequences(recordings, count, sample_rate=8000, min_digits=1, max_digit
         raise ValueError(f"pause_seconds must be (low, high) with 0 <= low <= high, "
                          f"got {pause_seconds!r}.")
     cache = {} if cache is None else cache
+    return [render_sequence(r, sample_rate, cache)
+            for r in sequence_recipes(recordings, count, sample_rate, min_digits, max_digits,
+                                      pause_seconds, seed)]
+
+
+def sequence_recipes(recordings, count, sample_rate=8000, min_digits=1, max_digits=7,
+                     pause_seconds=(0.05, 0.3), seed=0):
+    """The draws of `digit_sequences` without the audio: `count` recipes
+    `{"paths", "digits", "pauses"}` (pauses in samples, one more than
+    digits), which `render_sequence` turns into the same utterances. Small
+    and picklable: `prepare` renders them on its workers."""
+    low, high = pause_seconds
     rng = np.random.default_rng(seed)
-    utterances = []
+    recipes = []
     for _ in range(count):
         n = int(rng.integers(min_digits, max_digits + 1))
         picks = rng.integers(0, len(recordings), size=n)
         pauses = rng.uniform(low, high, size=n + 1)
-        parts, words, paths = [], [], []
-        for i, k in enumerate(picks):
-            path, digit = recordings[k][0], int(recordings[k][1])
-            parts.append(np.zeros(int(round(pauses[i] * sample_rate)), np.float32))
-            parts.append(_trimmed(path, sample_rate, cache))
-            words.append(DIGIT_WORDS[digit])
-            paths.append(os.fspath(path))
-        parts.append(np.zeros(int(round(pauses[n] * sample_rate)), np.float32))
-        utterances.append(Utterance(
-            audio=np.concatenate(parts), text=" ".join(words), source=" + ".join(paths),
-        ))
-    return utterances
+        recipes.append({
+            "paths": [os.fspath(recordings[k][0]) for k in picks],
+            "digits": [int(recordings[k][1]) for k in picks],
+            "pauses": [int(round(p * sample_rate)) for p in pauses],
+        })
+    return recipes
+
+
+def render_sequence(recipe, sample_rate, cache):
+    """The `Utterance` of one `sequence_recipes` recipe (each recording
+    trimmed, read once per `cache`)."""
+    parts = []
+    for pause, path in zip(recipe["pauses"], recipe["paths"]):
+        parts.append(np.zeros(pause, np.float32))
+        parts.append(_trimmed(path, sample_rate, cache))
+    parts.append(np.zeros(recipe["pauses"][-1], np.float32))
+    return Utterance(audio=np.concatenate(parts),
+                     text=" ".join(DIGIT_WORDS[d] for d in recipe["digits"]),
+                     source=" + ".join(recipe["paths"]))
 
 
 def _trimmed(path, sample_rate, cache):

@@ -17,11 +17,11 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from pipelines import decoding
+from pipelines import decoding, shards as shards_lib
 from pipelines.data import padded_batches
 from pipelines.metrics import error_rates
 from pipelines.pipeline import Pipeline
-from speech import data
+from speech import data, shards as speech_shards
 from speech.config import SpeechConfig
 from speech.features import LogMel
 from speech.model import CTCAcousticModel
@@ -50,6 +50,7 @@ class SpeechRecognizer(Pipeline):
     config_class = SpeechConfig
     state_file = "recognizer.json"
     export_name = "speech"
+    shard_domain = "speech"
     #: The characters of the transcripts (a saved recogniser keeps its own).
     alphabet = data.ALPHABET
 
@@ -90,6 +91,29 @@ class SpeechRecognizer(Pipeline):
         return audio
 
     def _dataset(self, utterances, training_mode):
+        """Batches of `utterances` (a list, or a `pipelines.shards.Split`
+        streamed from its shards), bucketed by length."""
+        cfg = self.config
+        if isinstance(utterances, shards_lib.Split):
+            ds = self._stream(utterances, speech_shards.parse, training_mode)
+            boundaries = utterances.boundaries()
+        else:
+            ds, boundaries = self._in_memory(utterances, training_mode)
+        ds = ds.map(lambda e: {"wave": e["wave"], "label": e["label"],
+                               "wave_length": tf.shape(e["wave"])[0],
+                               "label_length": tf.shape(e["label"])[0]})
+        ds = padded_batches(ds, cfg.train.batch_size, lambda e: e["wave_length"], boundaries)
+        fe = self.features
+
+        def to_model(batch):
+            feats, frames = fe(batch["wave"], batch["wave_length"])
+            return ({"features": feats, "lengths": frames},
+                    {"labels": batch["label"], "label_lengths": batch["label_length"]})
+
+        return ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def _in_memory(self, utterances, training_mode):
+        """`(elements, bucket boundaries)` of a list of utterances."""
         cfg = self.config
         waves = [self._check_audio(u.audio, u.source) for u in utterances]
         labels = [data.encode(u.text) for u in utterances]
@@ -105,19 +129,8 @@ class SpeechRecognizer(Pipeline):
         })
         if training_mode:
             ds = ds.shuffle(len(waves), seed=cfg.train.seed, reshuffle_each_iteration=True)
-        ds = ds.map(lambda e: {"wave": e["wave"], "label": e["label"],
-                               "wave_length": tf.shape(e["wave"])[0],
-                               "label_length": tf.shape(e["label"])[0]})
         boundaries = sorted(set(int(b) for b in np.quantile(wave_lengths, [0.2, 0.4, 0.6, 0.8])))
-        ds = padded_batches(ds, cfg.train.batch_size, lambda e: e["wave_length"], boundaries)
-        fe = self.features
-
-        def to_model(batch):
-            feats, frames = fe(batch["wave"], batch["wave_length"])
-            return ({"features": feats, "lengths": frames},
-                    {"labels": batch["label"], "label_lengths": batch["label_length"]})
-
-        return ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return ds, boundaries
 
     def _build_model(self):
         m = self.config.model
@@ -133,17 +146,22 @@ class SpeechRecognizer(Pipeline):
         )
 
     # ------------------------------------------------------------------- fit
-    def fit(self, train, val=None, run_dir=None):
-        """Trains on `Utterance`s; returns self.
+    def fit(self, train=None, val=None, run_dir=None):
+        """Trains on `Utterance`s, or on shards; returns self.
 
         Args:
-            train: training utterances (audio at `features.sample_rate`).
+            train: training utterances (audio at `features.sample_rate`), a
+                `pipelines.shards.Split` of shards written by `pipelines
+                prepare speech`, or None for the shards of `data.shards`.
             val: validation utterances (default: a seeded `data.val_fraction`
                 of `train`).
             run_dir: run directory (checkpoints, history, resume); a temporary
                 one if None.
         """
         return super().fit(train, val, run_dir=run_dir)
+
+    def _shard_fields(self):
+        return {"features.sample_rate": self.sample_rate}
 
     def _split(self, train, val):
         train = list(train)

@@ -4,7 +4,7 @@ import os
 
 from pipelines.data import Splits
 from pipelines.task import Task
-from speech import data
+from speech import data, shards as speech_shards
 from speech.config import SpeechConfig
 from speech.pipeline import SpeechRecognizer
 
@@ -22,6 +22,10 @@ class SpeechTask(Task):
     default_config = os.path.join(CONFIGS, "fsdd.yaml")
     pipeline_class = SpeechRecognizer
     predictions_key = "transcripts"
+    shard_source = speech_shards.SpeechSource
+
+    def examples_of(self, split, limit=None):
+        return speech_shards.utterances(split, limit)
 
     def load_splits(self, config, data_dir=None):
         """`Splits` of `Utterance`s for the config (`val` None: the
@@ -70,5 +74,5 @@ class SpeechTask(Task):
 
 
 TASK = SpeechTask()
-load_splits, train, evaluate, export, predict = (
-    TASK.load_splits, TASK.train, TASK.evaluate, TASK.export, TASK.predict)
+load_splits, train, evaluate, export, predict, prepare = (
+    TASK.load_splits, TASK.train, TASK.evaluate, TASK.export, TASK.predict, TASK.prepare)
