@@ -67,7 +67,8 @@ class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     `MultiWorkerMirroredStrategy` fails on the first step ("Attempt to convert
     a value (PerReplica...)", then "Invalid reduction dimension 0"); see
     keras-team/keras#20585. Here each leaf is reduced on its own, and a
-    scalar only across replicas, which is what Keras means.
+    scalar only across replicas, which is what Keras means; the first data
+    batch (reduced only to build the model from its shapes) stays local.
     """
 
     def reduce(self, reduce_op, value, axis=None):
@@ -76,6 +77,12 @@ class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         def reduce_leaf(v):
             local = self.experimental_local_results(v)[0]
             rank = getattr(getattr(local, "shape", None), "rank", None)
+            if rank and axis is None and str(reduce_op).upper().endswith("MEAN"):
+                # The first data batch, averaged only so that Keras can build
+                # the model from its shapes: padded variable-length batches
+                # differ in shape between workers, and the collective mean
+                # would fail on them. This worker's batch has the shapes.
+                return local
             return parent.reduce(reduce_op, v, axis=None if rank == 0 else axis)
 
         return tf.nest.map_structure(reduce_leaf, value)
@@ -110,27 +117,40 @@ def worker_count():
     return max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
 
 
-def shard_options(dataset, files=None):
-    """Sets how `dataset` is split across workers.
+def worker_shard(files):
+    """`(workers, this worker's ordinal)` when `files` shard files can be
+    split between the workers of `TF_CONFIG` by file (at least one each);
+    None for a single worker, or (logged) when there are fewer files than
+    workers: then every worker reads every file and keeps its share of the
+    examples (`shard_options`).
 
-    Args:
-        dataset: a `tf.data.Dataset`.
-        files: for a dataset read from files (`pipelines.shards`), how many:
-            with at least one file per worker each worker reads its own files
-            (`AutoShardPolicy.FILE`); with fewer, every worker reads every
-            file and keeps its share of the examples (`DATA`), which is
-            logged. None (in-memory or generated data): `DATA`.
+    Sharding by file is done on the file list itself (`Dataset.shard`), not
+    by `AutoShardPolicy.FILE`: tf.data's auto-sharding cannot find the
+    files behind bucketing (`GroupByWindowDataset`).
     """
-    policy = tf.data.experimental.AutoShardPolicy.DATA
-    if files is not None:
-        workers = worker_count()
-        if files >= workers:
-            policy = tf.data.experimental.AutoShardPolicy.FILE
-        else:
-            log.warning(
-                "%d shard file(s) for %d workers: each worker reads every file and keeps "
-                "1/%d of the examples; prepare with --shards %d or more so that each "
-                "reads only its own files.", files, workers, workers, workers)
+    workers = worker_count()
+    if workers == 1:
+        return None
+    if files < workers:
+        log.warning(
+            "%d shard file(s) for %d workers: each worker reads every file and keeps "
+            "1/%d of the examples; prepare with --shards %d or more so that each reads "
+            "only its own files.", files, workers, workers, workers)
+        return None
+    kind, index = task()
+    # MultiWorkerMirroredStrategy orders the chief first, then the workers.
+    has_chief = "chief" in cluster_config().get("cluster", {})
+    return workers, 0 if kind == "chief" else index + int(has_chief)
+
+
+def shard_options(dataset, sharded=False):
+    """Sets how `dataset` is split across workers: `sharded` (each worker
+    already reads only its own files, `worker_shard`) turns auto-sharding
+    off; otherwise each worker keeps its share of the examples
+    (`AutoShardPolicy.DATA`, the safe choice for in-memory and generated
+    data)."""
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = policy
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF if sharded
+        else tf.data.experimental.AutoShardPolicy.DATA)
     return dataset.with_options(options)

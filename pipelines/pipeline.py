@@ -191,6 +191,10 @@ class Pipeline:
             **kwargs: passed to the pipeline's `_learn` (e.g. `columns=`).
         """
         cfg = self.config
+        # First: MultiWorkerMirroredStrategy must exist before any TensorFlow
+        # op runs (datasets, tokenizer tables), or it cannot configure its
+        # collective ops.
+        strategy = distribute.get_strategy(cfg.train.strategy)
         if train is None:
             train, val = self._shard_splits(val)
         streamed = isinstance(train, shards_lib.Split)
@@ -203,7 +207,6 @@ class Pipeline:
         training.seed_everything(cfg.train.seed)
         self._learn(train, **kwargs)
         data = self._prepare(train, val)
-        strategy = distribute.get_strategy(cfg.train.strategy)
         with strategy.scope(), precision.policy_scope(cfg.train.precision):
             self.model = self._build_model()
             trained = self._trained_model()
@@ -214,12 +217,11 @@ class Pipeline:
         train_ds, val_ds = self._datasets(data)
         fit_kwargs = {}
         if cfg.train.strategy != "default":
-            # Shards split between workers by file; other data by example.
-            train_ds = distribute.shard_options(
-                train_ds, files=len(train.files) if streamed else None)
+            # Shards split between workers by file (`_stream` reads only this
+            # worker's); other data by example.
+            train_ds = distribute.shard_options(train_ds, self._file_shard(train) is not None)
             if val_ds is not None:
-                val_ds = distribute.shard_options(
-                    val_ds, files=len(val.files) if isinstance(val, shards_lib.Split) else None)
+                val_ds = distribute.shard_options(val_ds, self._file_shard(val) is not None)
             if streamed and cfg.train.strategy == "multi_worker":
                 # Workers' files hold different numbers of examples, but all
                 # must take the same steps: a fixed count over a repeat.
@@ -262,7 +264,16 @@ class Pipeline:
         through the domain's `parse(records)`."""
         cfg = self.config
         return parse(split.records(training=training_mode, seed=cfg.train.seed,
-                                   shuffle_buffer=cfg.data.shuffle_buffer))
+                                   shuffle_buffer=cfg.data.shuffle_buffer,
+                                   shard=self._file_shard(split)))
+
+    def _file_shard(self, split):
+        """`(workers, ordinal)` when `split` is read by file across the
+        workers of `multi_worker`, else None."""
+        if (not isinstance(split, shards_lib.Split)
+                or self.config.train.strategy != "multi_worker"):
+            return None
+        return distribute.worker_shard(len(split.files))
 
     def _split(self, train, val):
         return train, val

@@ -511,16 +511,21 @@ class Split:
                 raise ShardsError(f"{path}: its content differs from the index (checksum "
                                   "mismatch); prepare it again.")
 
-    def records(self, training=False, seed=0, shuffle_buffer=10000, cycle_length=4):
+    def records(self, training=False, seed=0, shuffle_buffer=10000, cycle_length=4,
+                shard=None):
         """A `tf.data.Dataset` of the split's serialised records: the files
         (shuffled each epoch in training), read `cycle_length` at a time
         (interleaved), then shuffled in a buffer of `shuffle_buffer`
         records in training. Memory stays flat: at most the buffer is held.
-        Under `tf.distribute` the file list is what `AutoShardPolicy.FILE`
-        splits between workers."""
+        `shard=(workers, ordinal)` keeps every `workers`-th file from the
+        `ordinal`-th (`pipelines.distribute.worker_shard`): each worker reads
+        only its own files."""
         import tensorflow as tf
 
         paths = self.files
+        if shard is not None:
+            workers, ordinal = shard
+            paths = paths[ordinal::workers]
         ds = tf.data.Dataset.from_tensor_slices(paths)
         if training and len(paths) > 1:
             ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)

@@ -201,18 +201,36 @@ def test_boundaries_from_the_histogram():
     assert shards.steps_per_epoch(100, 8, workers=2) == 7
 
 
-@pytest.mark.parametrize("files, workers, policy", [
-    (4, 2, "FILE"), (2, 2, "FILE"), (1, 2, "DATA"), (None, 2, "DATA")])
-def test_shard_options_split_by_file_when_each_worker_has_one(monkeypatch, caplog, files,
-                                                              workers, policy):
-    cluster = {"worker": [f"localhost:{1000 + i}" for i in range(workers)]}
+@pytest.mark.parametrize("files, chief, index, expected", [
+    (4, False, 1, (2, 1)), (2, False, 0, (2, 0)), (3, True, 0, (3, 1)), (1, False, 0, None)])
+def test_workers_split_shards_by_file_when_each_has_one(monkeypatch, caplog, files, chief,
+                                                        index, expected):
+    cluster = {"worker": ["localhost:1000", "localhost:1001"]}
+    if chief:
+        cluster["chief"] = ["localhost:999"]
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster,
-                                                "task": {"type": "worker", "index": 0}}))
-    ds = distribute.shard_options(tf.data.Dataset.range(3), files=files)
-    assert ds.options().experimental_distribute.auto_shard_policy == getattr(
-        tf.data.experimental.AutoShardPolicy, policy)
+                                                "task": {"type": "worker", "index": index}}))
+    assert distribute.worker_shard(files) == expected
     fallback = [r for r in caplog.records if "each worker reads every file" in r.getMessage()]
-    assert bool(fallback) == (files == 1)
+    assert bool(fallback) == (expected is None)
+    policy = distribute.shard_options(tf.data.Dataset.range(3), expected is not None).options(
+    ).experimental_distribute.auto_shard_policy
+    assert policy == (tf.data.experimental.AutoShardPolicy.OFF if expected
+                      else tf.data.experimental.AutoShardPolicy.DATA)
+
+
+def test_records_of_one_worker_are_its_files(prepared):
+    out, _ = prepared
+    split = shards.Shards.open(out).split("train")
+    texts = [_texts_of(split.records(shard=(2, k))) for k in (0, 1)]
+    assert sorted(texts[0] + texts[1]) == sorted(WORDS)
+    by_file = [_texts_of(tf.data.TFRecordDataset(f)) for f in split.files]
+    assert sorted(texts[0]) == sorted(by_file[0] + by_file[2])
+
+
+def _texts_of(records):
+    spec = {"text": tf.io.FixedLenFeature([], tf.string)}
+    return [tf.io.parse_single_example(r, spec)["text"].numpy().decode() for r in records]
 
 
 def test_records_shuffle_is_bounded_and_seeded(prepared):
