@@ -3,7 +3,7 @@
 import dataclasses
 from typing import List, Optional
 
-from pipelines.config import Config, DecoderConfig, TrainConfig, check
+from pipelines.config import Config, DecoderConfig, TrainConfig, check, check_stream_fields
 from vision_caption import preprocess
 from vision_caption.model import ENCODERS
 
@@ -48,6 +48,15 @@ class DataConfig:
         min_image_side, max_image_pixels: size limits of accepted images.
         evaluate_train: also score the training images (a fitting check).
         seed: seed of the scene generator and the validation split.
+        shards: train from shards written by `pipelines prepare
+            vision_caption` (their folder, or a glob of some of their files)
+            instead of loading the images into memory; `dataset` and the
+            fields that say which images and how they are split are then
+            what `prepare` read (training checks them against the shards'
+            index), `train_captions` and `max_captions_per_image` still
+            choose the captions trained on.
+        shuffle_buffer: records held by the bounded shuffle when training
+            from shards.
     """
 
     dataset: str = "scenes"
@@ -68,6 +77,8 @@ class DataConfig:
     max_image_pixels: int = preprocess.DEFAULT_MAX_PIXELS
     evaluate_train: bool = False
     seed: int = 0
+    shards: Optional[str] = None
+    shuffle_buffer: int = 10000
 
     def validate(self):
         check(self.dataset in DATASETS, "data.dataset", self.dataset,
@@ -96,6 +107,7 @@ class DataConfig:
               "must be at least 1")
         check(self.max_image_pixels >= self.min_image_side ** 2, "data.max_image_pixels",
               self.max_image_pixels, "must be at least data.min_image_side squared")
+        check_stream_fields(self)
 
 
 @dataclasses.dataclass

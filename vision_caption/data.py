@@ -334,6 +334,66 @@ def is_heldout(caption, percent):
     return zlib.crc32(caption.encode("utf-8")) % 100 < percent
 
 
+def _check_scene_arguments(train_count, test_count, image_size, max_objects,
+                           heldout_percent):
+    for name, value, low in (("train_count", train_count, 1), ("test_count", test_count, 0),
+                             ("image_size", image_size, 24)):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"Argument `{name}` must be an integer >= {low}; got {value!r}.")
+    if max_objects not in (1, 2, 3):
+        raise ValueError(f"Argument `max_objects` must be 1, 2 or 3; got {max_objects!r}.")
+    if not 0 < heldout_percent < 100:
+        raise ValueError(
+            f"Argument `heldout_percent` must be in (0, 100); got {heldout_percent!r}.")
+
+
+@dataclasses.dataclass(eq=False)
+class SceneRecipe:
+    """What `render_recipe` needs to draw one generated scene again,
+    bit-identical: its shapes, captions and name, the image size, and the
+    generator's state just before the scene was rendered (a small dict).
+
+    Args:
+        shapes: the scene's `Shape`s.
+        captions: its captions (`describe(shapes)`).
+        source: its name ("scene-train-0").
+        image_size: side of the image (pixels).
+        state: `numpy.random.Generator.bit_generator.state` before `render`.
+    """
+
+    shapes: tuple
+    captions: tuple
+    source: str
+    image_size: int
+    state: dict
+
+
+def _generate_scenes(train_count, test_count, image_size, max_objects, heldout_percent, seed):
+    """Yields `(split, SceneRecipe, image)` in the order `scenes` draws them:
+    one generator for the in-memory scenes and the recipes of `prepare`, so
+    both hold the very same scenes."""
+    _check_scene_arguments(train_count, test_count, image_size, max_objects, heldout_percent)
+    rng = np.random.default_rng(seed)
+    made = {"train": 0, "test": 0}
+    want = {"train": train_count, "test": test_count}
+    tries = 0
+    while any(made[k] < want[k] for k in made):
+        tries += 1
+        if tries > 200 * (train_count + test_count) + 10_000:
+            raise RuntimeError("Could not generate enough distinct scenes; lower the counts "
+                               "or raise max_objects.")
+        shapes = random_shapes(rng, max_objects)
+        captions = describe(shapes)
+        split = "test" if is_heldout(captions[0], heldout_percent) else "train"
+        if made[split] >= want[split]:
+            continue
+        state = rng.bit_generator.state
+        image = render(shapes, image_size, rng)
+        yield split, SceneRecipe(tuple(shapes), tuple(captions), f"scene-{split}-{made[split]}",
+                                 image_size, state), image
+        made[split] += 1
+
+
 def scenes(train_count=6000, test_count=500, image_size=64, max_objects=3,
            heldout_percent=10, seed=0):
     """Generates the synthetic scenes benchmark.
@@ -353,29 +413,57 @@ def scenes(train_count=6000, test_count=500, image_size=64, max_objects=3,
         first); `val` is None (the captioner holds out its own share of
         train). No test caption occurs in train.
     """
-    for name, value, low in (("train_count", train_count, 1), ("test_count", test_count, 0),
-                             ("image_size", image_size, 24)):
-        if not isinstance(value, int) or value < low:
-            raise ValueError(f"Argument `{name}` must be an integer >= {low}; got {value!r}.")
-    if max_objects not in (1, 2, 3):
-        raise ValueError(f"Argument `max_objects` must be 1, 2 or 3; got {max_objects!r}.")
-    if not 0 < heldout_percent < 100:
-        raise ValueError(
-            f"Argument `heldout_percent` must be in (0, 100); got {heldout_percent!r}.")
-    rng = np.random.default_rng(seed)
     out = {"train": [], "test": []}
-    want = {"train": train_count, "test": test_count}
-    tries = 0
-    while any(len(out[k]) < want[k] for k in out):
-        tries += 1
-        if tries > 200 * (train_count + test_count) + 10_000:
-            raise RuntimeError("Could not generate enough distinct scenes; lower the counts "
-                               "or raise max_objects.")
-        shapes = random_shapes(rng, max_objects)
-        captions = describe(shapes)
-        split = "test" if is_heldout(captions[0], heldout_percent) else "train"
-        if len(out[split]) >= want[split]:
-            continue
-        image = render(shapes, image_size, rng)
-        out[split].append(CaptionedImage(image, captions, f"scene-{split}-{len(out[split])}"))
+    for split, recipe, image in _generate_scenes(train_count, test_count, image_size,
+                                                 max_objects, heldout_percent, seed):
+        out[split].append(CaptionedImage(image, list(recipe.captions), recipe.source))
     return Splits(out["train"], test=out["test"])
+
+
+def scene_recipes(train_count=6000, test_count=500, image_size=64, max_objects=3,
+                  heldout_percent=10, seed=0):
+    """The scenes of `scenes(...)` (same arguments) as `SceneRecipe`s,
+    `{"train": [...], "test": [...]}`: `render_recipe` draws each image
+    again, bit-identical. Only one image is held at a time (each is drawn
+    here too: the generator's next state depends on it).
+
+    Example:
+
+    >>> recipes = scene_recipes(train_count=2, test_count=1, image_size=32)
+    >>> same = scenes(train_count=2, test_count=1, image_size=32)
+    >>> bool((render_recipe(recipes["test"][0]) == same.test[0].image).all())
+    True
+    """
+    out = {"train": [], "test": []}
+    for split, recipe, _ in _generate_scenes(train_count, test_count, image_size,
+                                             max_objects, heldout_percent, seed):
+        out[split].append(recipe)
+    return out
+
+
+def render_recipe(recipe):
+    """The uint8 image of a `SceneRecipe`, as `scenes` drew it."""
+    rng = np.random.default_rng()
+    rng.bit_generator.state = recipe.state
+    return render(list(recipe.shapes), recipe.image_size, rng)
+
+
+def holdout(examples, val_fraction, seed):
+    """`(train, val)`: a seeded `val_fraction` of `examples` held out for
+    validation (at least one), the captioner's rule in memory and in
+    `prepare`; `val` is None when `val_fraction` is 0 or there is only one
+    example.
+
+    Example:
+
+    >>> holdout(list("abcdefghij"), 0.2, seed=0)
+    (['c', 'h', 'd', 'f', 'j', 'a', 'i', 'b'], ['e', 'g'])
+    """
+    examples = list(examples)
+    if not (val_fraction > 0 and len(examples) > 1):
+        return examples, None
+    # Seeded by data.seed (not train.seed): the same images are held out
+    # whatever the training seed.
+    order = np.random.default_rng(seed).permutation(len(examples))
+    n_val = max(1, int(len(examples) * val_fraction))
+    return [examples[i] for i in order[n_val:]], [examples[i] for i in order[:n_val]]

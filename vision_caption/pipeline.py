@@ -13,38 +13,23 @@ Example:
 
 import logging
 import os
-import re
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from pipelines import shards as shards_lib
 from pipelines.losses import MaskedSparseCrossEntropy
 from pipelines.pipeline import Pipeline
 from pipelines.tokenizers import BOS_ID, EOS_ID, PAD_ID
-from vision_caption import preprocess
+from vision_caption import preprocess, shards as caption_shards
 from vision_caption.config import CaptionConfig
-from vision_caption.data import CaptionedImage
+from vision_caption.data import CaptionedImage, holdout
 from vision_caption.metrics import caption_scores
 from vision_caption.model import ImageCaptioner
 from vision_caption.vocab import WordVocabulary, normalize_caption_list
 
 log = logging.getLogger(__name__)
-
-_ASSERT = re.compile(r"assertion failed: \[(.*?)\]\s*(?:\n|\[\[|$)", re.S)
-
-
-def _error_detail(message):
-    """The line of a TensorFlow error that says what went wrong: the last
-    one before the `[[{{node ...}}]]` trailer (the ones above are "Graph
-    execution error:" and where the node was defined)."""
-    for line in reversed(message.splitlines()):
-        line = re.sub(r"\{\{[^}]*\}\}", "", line)
-        line = re.sub(r"\s*\[Op:\w+\].*$", "", line).strip()
-        if line and not line.startswith("[["):
-            return line
-    return "unknown error"
-
 
 def _is_single(inputs):
     if isinstance(inputs, (str, bytes, bytearray, os.PathLike)):
@@ -88,6 +73,12 @@ class Captioner(Pipeline):
     state_file = "captioner.json"
     #: The `WordVocabulary`: learned by `fit` (unless set before), or loaded.
     vocab = None
+    #: The domain name in the index of `pipelines prepare vision_caption`.
+    shard_domain = "vision_caption"
+    # The `Shards` the running `fit` trains on (None: in memory), and whether
+    # a split is streamed from shards.
+    _shards = None
+    _streamed = False
 
     @property
     def image_size(self):
@@ -96,17 +87,8 @@ class Captioner(Pipeline):
     # --------------------------------------------------------------- images
     def _decode_fn(self):
         d, size = self.config.data, self.image_size
-
-        def make():
-            @tf.function(input_signature=[tf.TensorSpec([], tf.string),
-                                          tf.TensorSpec([], tf.string)])
-            def decode(data, name):
-                return preprocess.decode_image(data, size, d.min_image_side,
-                                               d.max_image_pixels, name)
-
-            return decode
-
-        return self._function("decode", make)
+        return self._function("decode", lambda: preprocess.make_decoder(
+            size, d.min_image_side, d.max_image_pixels))
 
     def encoded_bytes(self, item, where="image"):
         """A path, bytes or array -> encoded image bytes (arrays as PNG).
@@ -116,11 +98,7 @@ class Captioner(Pipeline):
                 value of another type.
         """
         if isinstance(item, (str, os.PathLike)):
-            path = os.fspath(item)
-            if not os.path.isfile(path):
-                raise ValueError(f"{where}: no such image file.")
-            with open(path, "rb") as f:
-                return f.read()
+            return preprocess.read_image_file(item, where)
         if isinstance(item, (bytes, bytearray)):
             return bytes(item)
         if isinstance(item, np.ndarray):
@@ -138,15 +116,8 @@ class Captioner(Pipeline):
         Raises:
             ValueError: naming `where` and what is wrong with the image.
         """
-        data = self.encoded_bytes(item, where)
-        try:
-            return self._decode_fn()(tf.constant(data), tf.constant(where)).numpy()
-        except tf.errors.InvalidArgumentError as e:
-            found = _ASSERT.search(e.message)
-            if found:
-                raise ValueError(found.group(1) + ".") from None
-            raise ValueError(f"{where}: cannot decode the image "
-                             f"({_error_detail(e.message)}).") from None
+        return preprocess.checked_pixels(self._decode_fn(), self.encoded_bytes(item, where),
+                                         where)
 
     def _pixels_of(self, examples, what, skip_bad):
         """Pixels of `CaptionedImage`s; bad ones raise, or are skipped and
@@ -235,46 +206,118 @@ class Captioner(Pipeline):
 
         return ds.map(trim, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
+    def _dataset_of(self, part, training_mode):
+        """The batches of a shard `Split`, or of in-memory arrays (with the
+        "image" key)."""
+        if isinstance(part, shards_lib.Split):
+            return self._stream_dataset(part, training_mode)
+        return self._dataset(*part, training_mode, "image")
+
+    def _stream_dataset(self, split, training_mode):
+        """Batches of a shard `Split`, in TensorFlow ops only: its records
+        (interleaved files; in training the bounded shuffle of
+        `data.shuffle_buffer`) parsed, decoded and resized to the model's
+        image size, their captions tokenised by the vocabulary's lookup
+        table (`vision_caption.shards.parse`), padded per batch to the
+        caption slots and steps it uses (what `_dataset` trims the arrays
+        to), and prefetched."""
+        cfg, d, m = self.config, self.config.data, self.config.model
+        size = self.image_size
+
+        def parse(records):
+            return caption_shards.parse(
+                records, self.vocab, size, min_side=d.min_image_side,
+                max_pixels=d.max_image_pixels, max_length=m.max_length,
+                max_captions=d.max_captions_per_image,
+                first_only=d.train_captions == "first")
+
+        ds = self._stream(split, parse, training_mode)
+        ds = ds.padded_batch(
+            cfg.train.batch_size,
+            padded_shapes={"image": [size, size, 3], "cin": [None, None], "cout": [None, None]},
+            padding_values={"image": tf.constant(0, tf.uint8),
+                            "cin": tf.constant(PAD_ID, tf.int32),
+                            "cout": tf.constant(PAD_ID, tf.int32)})
+        ds = ds.map(lambda b: ({"image": b["image"], "captions_in": b["cin"]}, b["cout"]),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
     # ------------------------------------------------------------------ fit
-    def fit(self, train, val=None, run_dir=None):
+    def fit(self, train=None, val=None, run_dir=None):
         """Learns the vocabulary from the training captions (unless one is
         set already), then trains the model; returns self.
 
         Args:
-            train: `CaptionedImage`s.
-            val: validation `CaptionedImage`s; None holds out a seeded
-                `data.val_fraction` of `train` (no validation if it is 0).
+            train: `CaptionedImage`s, a `pipelines.shards.Split` of shards
+                written by `pipelines prepare vision_caption` (streamed, never
+                loaded whole), or None for the shards of `data.shards`.
+            val: validation `CaptionedImage`s (or a `Split`); None holds out
+                a seeded `data.val_fraction` of `train` (no validation if it
+                is 0); for shards, their "val" split, which `prepare` held
+                out by the same rule.
             run_dir: the run directory (checkpoints, history, resume after
                 a kill); None trains in a temporary one.
+
+        Raises:
+            pipelines.shards.ShardsError: the shards were prepared for
+                another domain, or with other values of the config fields
+                their records depend on (naming the field and both values).
         """
-        return super().fit(train, val, run_dir=run_dir)
+        if train is None:
+            train, val = self._shard_splits(val)
+        # `_shard_fields` checks the fields this index lists.
+        self._shards = train.shards if isinstance(train, shards_lib.Split) else None
+        try:
+            return super().fit(train, val, run_dir=run_dir)
+        finally:
+            self._shards = None
+
+    def _shard_fields(self):
+        """The config's values of the fields the shards' records depend on:
+        the split rule and the size limits always; the dataset's fields
+        (`data.dataset`, counts, splits) where the index lists them (shards
+        of an `--input` do not depend on the config's dataset)."""
+        prepared = self._shards.index.get("fields") if self._shards is not None else None
+        return caption_shards.fields_to_check(self.config, prepared or {})
 
     def _split(self, train, val):
         cfg = self.config
         train = list(train)
         if not train:
             raise ValueError("fit needs at least one training image.")
-        if val is None and cfg.data.val_fraction > 0 and len(train) > 1:
-            order = np.random.default_rng(cfg.data.seed).permutation(len(train))
-            n_val = max(1, int(len(train) * cfg.data.val_fraction))
-            val = [train[i] for i in order[:n_val]]
-            train = [train[i] for i in order[n_val:]]
+        if val is None:
+            train, val = holdout(train, cfg.data.val_fraction, cfg.data.seed)
         return train, val
 
     def _learn(self, train):
         cfg = self.config
         # A vocabulary set before `fit` (or loaded) is kept.
-        if self.vocab is None:
+        if self.vocab is not None:
+            return
+        if isinstance(train, shards_lib.Split):
+            # One pass over the caption strings of the records, never the
+            # images (see `vision_caption.shards.vocabulary`).
+            self.vocab = caption_shards.vocabulary(
+                train, min_count=cfg.vocab.min_count, max_words=cfg.vocab.max_words,
+                max_length=cfg.model.max_length, first_only=cfg.data.train_captions == "first")
+        else:
             self.vocab = WordVocabulary.build(
                 [c for ex in train for c in ex.captions], min_count=cfg.vocab.min_count,
                 max_words=cfg.vocab.max_words)
 
     def _prepare(self, train, val):
+        val = val if val else None
+        self._streamed = any(isinstance(s, shards_lib.Split) for s in (train, val))
         # The pixel arrays are made before the model is built (the order the
-        # seeded results depend on); the datasets after it (`_datasets`).
-        train_arrays = self._arrays(train, "training images")
-        val_arrays = self._arrays(list(val), "validation images") if val else None
-        return train_arrays, val_arrays
+        # seeded results depend on); the datasets after it (`_datasets`). A
+        # shard `Split` stays as it is: it is streamed from `_datasets`.
+        prepared = []
+        for split, what in ((train, "training images"), (val, "validation images")):
+            if split is None or isinstance(split, shards_lib.Split):
+                prepared.append(split)
+            else:
+                prepared.append(self._arrays(list(split), what))
+        return tuple(prepared)
 
     @property
     def _caches_features(self):
@@ -290,15 +333,29 @@ class Captioner(Pipeline):
             cell_type=m.cell_type, attention=m.attention, dropout=m.dropout,
             pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID)
 
+    @property
+    def _uses_cache(self):
+        # Streamed images are never all at hand: no whole-corpus cache (see
+        # `_datasets`).
+        return self._caches_features and not self._streamed
+
     def _trained_model(self):
         # A frozen encoder's grid never changes: train the head on cached grids.
-        return self.model.feature_head() if self._caches_features else self.model
+        return self.model.feature_head() if self._uses_cache else self.model
 
     def _compile_args(self):
         return {"loss": MaskedSparseCrossEntropy(
             pad_id=PAD_ID, label_smoothing=self.config.model.label_smoothing)}
 
     def _datasets(self, data):
+        if self._streamed:
+            # From shards, a frozen encoder (`fine_tune: false`) computes the
+            # features in the stream: the whole model is trained, its frozen
+            # backbone run in inference mode on each batch inside the
+            # training step (the grids the cache would hold, on the
+            # accelerator, never a whole-corpus cache).
+            return tuple(None if part is None else self._dataset_of(part, training_mode)
+                         for part, training_mode in zip(data, (True, False)))
         train_arrays, val_arrays = data
         key = "image"
         if self._caches_features:
@@ -386,8 +443,11 @@ class Captioner(Pipeline):
 
     def evaluate(self, examples, beam_width=None, batch_size=64):
         """BLEU-1..4 (against all references of each image), CIDEr-D and the
-        exact-match rate of greedy and beam decoding on `CaptionedImage`s."""
+        exact-match rate of greedy and beam decoding on `CaptionedImage`s
+        (or the records of a shard `Split`, read into memory: a test split)."""
         self._require_fitted()
+        if isinstance(examples, shards_lib.Split):
+            examples = caption_shards.captioned_images(examples)
         examples = list(examples)
         pixels, kept = self._pixels_of(examples, "evaluation images",
                                        self.config.data.skip_bad_images)

@@ -31,6 +31,9 @@ Example:
 (TensorShape([16, 16, 3]), 'uint8', 200)
 """
 
+import os
+import re
+
 import tensorflow as tf
 
 FORMATS = "JPEG, PNG, GIF, BMP or WebP"
@@ -38,6 +41,8 @@ DEFAULT_MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 40_000_000
 
 _PNG = b"\x89PNG\r\n\x1a\n"
+# The message of a failed `tf.debugging.Assert` in an InvalidArgumentError.
+_ASSERT = re.compile(r"assertion failed: \[(.*?)\]\s*(?:\n|\[\[|$)", re.S)
 _JPEG = b"\xff\xd8\xff"
 
 
@@ -251,3 +256,58 @@ def array_to_png(array):
         raise ValueError(
             f"an image array must be uint8, uint16 or float in [0, 1]; got dtype {array.dtype}")
     return tf.io.encode_png(array).numpy()
+
+
+def make_decoder(size, min_side=DEFAULT_MIN_SIDE, max_pixels=DEFAULT_MAX_PIXELS):
+    """`decode(data, name)`: `decode_image` traced once for string scalars
+    (what `Captioner.pixels` and `prepare` run on every image)."""
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string)])
+    def decode(data, name):
+        return decode_image(data, size, min_side, max_pixels, name)
+
+    return decode
+
+
+def error_detail(message):
+    """The line of a TensorFlow error that says what went wrong: the last
+    one before the `[[{{node ...}}]]` trailer (the ones above are "Graph
+    execution error:" and where the node was defined)."""
+    for line in reversed(message.splitlines()):
+        line = re.sub(r"\{\{[^}]*\}\}", "", line)
+        line = re.sub(r"\s*\[Op:\w+\].*$", "", line).strip()
+        if line and not line.startswith("[["):
+            return line
+    return "unknown error"
+
+
+def checked_pixels(decode, data, where):
+    """`decode(data, where)` (a `make_decoder` function) as numpy uint8
+    pixels, or a ValueError with one line naming `where` and what is wrong:
+    the message the captioner gives (and logs when it skips the image), and
+    the reason `prepare` records for an image it skips.
+
+    Raises:
+        ValueError: the image is not a usable image.
+    """
+    try:
+        return decode(tf.constant(data), tf.constant(where)).numpy()
+    except tf.errors.InvalidArgumentError as e:
+        found = _ASSERT.search(e.message)
+        if found:
+            raise ValueError(found.group(1) + ".") from None
+        raise ValueError(f"{where}: cannot decode the image "
+                         f"({error_detail(e.message)}).") from None
+
+
+def read_image_file(path, where="image"):
+    """The bytes of the image file `path`.
+
+    Raises:
+        ValueError: naming `where` when there is no such file.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"{where}: no such image file.")
+    with open(path, "rb") as f:
+        return f.read()

@@ -10,18 +10,25 @@ Example:
 (3, None, 1)
 """
 
+import logging
 import os
 
 import numpy as np
 
+from pipelines import shards as shards_lib
 from pipelines.data import Splits
 from pipelines.files import utf8_lines
 from pipelines.task import Task
-from vision_caption import data
+from vision_caption import data, shards as caption_shards
 from vision_caption.config import CaptionConfig
 from vision_caption.pipeline import Captioner
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
+#: With `data.evaluate_train` and training from shards, the training images
+#: scored: the first this many records (the split may not fit in memory).
+EVALUATE_TRAIN_LIMIT = 2000
+
+log = logging.getLogger(__name__)
 
 
 def _inputs(input_path):
@@ -38,13 +45,22 @@ def _inputs(input_path):
 
 class CaptionTask(Task):
     """`pipelines <command> vision_caption`: scenes, COCO or Flickr8k ->
-    `Captioner` (BLEU-1..4, CIDEr-D, exact match; greedy and beam)."""
+    `Captioner` (BLEU-1..4, CIDEr-D, exact match; greedy and beam).
+    `pipelines prepare vision_caption` writes the corpus (or `--input`, a
+    COCO-format JSON or Flickr8k captions file) as shards
+    (`vision_caption.shards`); `data.shards` trains from them."""
 
     name = "vision_caption"
     predictions_key = "captions"
     config_class = CaptionConfig
     pipeline_class = Captioner
     default_config = os.path.join(os.path.dirname(__file__), "configs", "scenes.yaml")
+    shard_source = caption_shards.CaptionSource
+
+    def examples_of(self, split, limit=None):
+        """The records of a shard `Split` as `CaptionedImage`s (the stored
+        image bytes, every caption, the image's name as `source`)."""
+        return caption_shards.captioned_images(split, limit)
 
     def load_splits(self, config, data_dir=None):
         """`Splits` of `CaptionedImage`s for the config; `val` is None (the
@@ -71,7 +87,14 @@ class CaptionTask(Task):
         if splits.test:
             metrics["test"] = captioner.evaluate(splits.test)
         if captioner.config.data.evaluate_train:
-            metrics["train"] = captioner.evaluate(splits.train)
+            train = splits.train
+            if isinstance(train, shards_lib.Split):
+                # Streamed: scored on a bounded sample, not read whole.
+                log.info("data.evaluate_train: scoring the first %d of the %d training "
+                         "images in %s.", min(EVALUATE_TRAIN_LIMIT, train.examples),
+                         train.examples, train.shards.folder)
+                train = self.examples_of(train, limit=EVALUATE_TRAIN_LIMIT)
+            metrics["train"] = captioner.evaluate(train)
         return metrics
 
     def export_sample(self, captioner, splits):
@@ -99,5 +122,5 @@ class CaptionTask(Task):
 
 
 TASK = CaptionTask()
-load_splits, train, evaluate, export, predict = (
-    TASK.load_splits, TASK.train, TASK.evaluate, TASK.export, TASK.predict)
+load_splits, train, evaluate, export, predict, prepare = (
+    TASK.load_splits, TASK.train, TASK.evaluate, TASK.export, TASK.predict, TASK.prepare)

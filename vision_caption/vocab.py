@@ -56,6 +56,27 @@ def normalize_caption_list(texts):
     return [t.decode("utf-8") for t in normalize_captions(tf.constant(texts)).numpy()]
 
 
+def count_words(texts, counts=None):
+    """Adds the normalised words of `texts` (a string tensor, any shape) to
+    `counts` (a `collections.Counter`, new if None) and returns it: the
+    counting of `WordVocabulary.build`, in graph ops but for the update, so
+    a stream of caption batches is counted without holding the captions.
+
+    Example:
+
+    >>> count_words(tf.constant(["A cat.", "a dog"]))["a"]
+    2
+    """
+    counts = collections.Counter() if counts is None else counts
+    texts = tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1])
+    # The normalised text holds single ASCII spaces only: whitespace tokens
+    # are the words `str.split` gives.
+    words = tf_text.WhitespaceTokenizer().tokenize(normalize_captions(texts)).flat_values
+    unique, _, n = tf.unique_with_counts(words)
+    counts.update({w.decode("utf-8"): int(c) for w, c in zip(unique.numpy(), n.numpy())})
+    return counts
+
+
 class WordVocabulary(tf.Module):
     """Words <-> ids for captions, in graph ops.
 
@@ -107,6 +128,25 @@ class WordVocabulary(tf.Module):
         counts = collections.Counter()
         for caption in normalize_caption_list(captions):
             counts.update(caption.split())
+        return cls.from_counts(counts, min_count=min_count, max_words=max_words)
+
+    @classmethod
+    def from_counts(cls, counts, min_count=1, max_words=None):
+        """The vocabulary of word counts (`{normalised word: count}`, e.g.
+        from `count_words`): what `build` learns from the captions counted.
+
+        Args:
+            counts: a mapping of words to how often they occur.
+            min_count: words seen fewer times become the unknown word.
+            max_words: keep at most this many words (the most frequent).
+
+        Example:
+
+        >>> WordVocabulary.from_counts({"a": 3, "cat": 1, "dog": 2}, min_count=2).words
+        ['a', 'dog']
+        """
+        if not isinstance(min_count, int) or min_count < 1:
+            raise ValueError(f"Argument `min_count` must be an integer >= 1; got {min_count!r}.")
         # Ties broken alphabetically, so a vocabulary is reproducible.
         ranked = sorted((w for w, n in counts.items() if n >= min_count and
                          w not in SPECIAL_TOKENS), key=lambda w: (-counts[w], w))
