@@ -1,0 +1,176 @@
+"""Training on corpora larger than memory: in memory against from shards.
+
+For speech (the default config, speech/configs/fsdd.yaml) at corpus sizes
+x1, x4 and x16 of its 3,000 FSDD training sequences (3,000 / 12,000 /
+48,000: more draws of the same generator over the same real recordings),
+prints:
+
+- the time `prepare` took to write the corpus as shards (Apache Beam, the
+  local multi-process runner, one worker per core);
+- for each input path, in a fresh child process: peak resident memory (the
+  child's `ru_maxrss`, from `os.wait4`) over the data loading and a fixed
+  number of training steps, and training examples per second over those
+  steps (the first steps, which trace the graph, not counted).
+
+Where the in-memory path fails or runs out of time or memory, the table says
+so, with the error.
+
+    PIPELINES_DATA_DIR=../shared/data python bench/scale.py [--multiples 1 4 16] \\
+        [--steps 30] [--work /tmp/scale]
+
+Writes bench/results/scale.{json,md}.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+BASE_COUNT = 3000
+WARMUP = 5
+
+
+def child(mode, count, shards_dir, steps):
+    """Loads the corpus (`memory`) or opens the shards, trains `steps`
+    batches, prints one JSON line."""
+    from speech.config import SpeechConfig
+    from speech.pipeline import SpeechRecognizer
+    from speech.task import TASK
+    from pipelines import shards, training
+    import keras
+    import tensorflow as tf
+
+    overrides = [f"data.train_count={count}", "data.test_count=50", "train.verbose=0"]
+    if mode == "shards":
+        overrides.append(f"data.shards={shards_dir}")
+    cfg = SpeechConfig.from_yaml(os.path.join(ROOT, "speech", "configs", "fsdd.yaml"),
+                                 overrides)
+    asr = SpeechRecognizer(cfg)
+    started = time.time()
+    if mode == "shards":
+        opened = shards.Shards.open(shards_dir)
+        train, val = opened.split("train"), opened.split("val")
+    else:
+        train, val = asr._split(TASK.load_splits(cfg).train, None)
+    training.seed_everything(cfg.train.seed)
+    train_ds, _ = asr._prepare(train, val)
+    loaded = time.time() - started
+    asr.model = asr._build_model()
+    asr.model.compile(optimizer=training.make_optimizer(cfg.train))
+    batches = iter(train_ds.repeat())
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == WARMUP - 1:
+                self.start = time.time()
+
+    clock = Clock()
+    sizes = []
+
+    def counted():
+        for x, y in batches:
+            sizes.append(int(tf.shape(y["labels"])[0]))
+            yield x, y
+
+    ds = tf.data.Dataset.from_generator(counted, output_signature=train_ds.element_spec)
+    asr.model.fit(ds, steps_per_epoch=WARMUP + steps, epochs=1, verbose=0,
+                  callbacks=[clock])
+    seconds = time.time() - clock.start
+    timed = sum(sizes[WARMUP:WARMUP + steps])
+    import resource
+
+    # The child's own peak resident set (KiB on Linux), data and training.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print("RESULT " + json.dumps({"load_seconds": round(loaded, 1),
+                                  "examples_per_second": timed / seconds,
+                                  "peak_rss_gib": round(peak / 2**20, 2)}))
+
+
+def measure(mode, count, shards_dir, steps, timeout):
+    """Runs `child` in a fresh process; returns its result (with its peak
+    RSS in GiB), or the error."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", mode, str(count),
+           shards_dir or "-", str(steps)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return {"error": f"did not finish in {timeout} s"}
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        last = (err.strip().splitlines() or ["no output"])[-1]
+        if proc.returncode in (-9, 137):
+            last = "killed (out of memory)"
+        return {"error": last[:300]}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--multiples", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--work", default="/tmp/pipelines-scale")
+    parser.add_argument("--timeout", type=int, default=3600)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        mode, count, shards_dir, steps = args.child
+        child(mode, int(count), shards_dir, int(steps))
+        return
+
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    from speech.config import SpeechConfig
+    from speech.task import TASK
+    from report import write_results
+
+    rows = []
+    plan = [(m, mode) for m in sorted(args.multiples) for mode in ("shards", "memory")]
+    prepared = {}
+    for m in sorted(args.multiples):
+        count = BASE_COUNT * m
+        out = os.path.join(args.work, f"speech-x{m}")
+        cfg = SpeechConfig.from_yaml(os.path.join(ROOT, "speech", "configs", "fsdd.yaml"),
+                                     [f"data.train_count={count}", "data.test_count=50"])
+        started = time.time()
+        TASK.prepare(cfg, out, shards=16, overwrite=True)
+        prepared[m] = (out, time.time() - started)
+        print(f"prepared x{m} ({count} sequences) in {prepared[m][1]:.0f} s", flush=True)
+    for m, mode in plan:
+        out, prep_seconds = prepared[m]
+        result = measure(mode, BASE_COUNT * m, out, args.steps, args.timeout)
+        row = {"domain": "speech", "multiple": m, "examples": BASE_COUNT * m,
+               "input": mode, "prepare_seconds": round(prep_seconds, 1) if mode == "shards"
+               else None, **result}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    def fmt(row, key, spec):
+        value = row.get(key)
+        return "-" if value is None else format(value, spec)
+
+    lines = ["| domain | corpus | input | prepare (s) | load (s) | peak RSS (GiB) | "
+             "examples/s | note |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['domain']} | x{r['multiple']} ({r['examples']}) | {r['input']} | "
+                     f"{fmt(r, 'prepare_seconds', '.0f')} | {fmt(r, 'load_seconds', '.1f')} | "
+                     f"{fmt(r, 'peak_rss_gib', '.2f')} | "
+                     f"{fmt(r, 'examples_per_second', '.1f')} | {r.get('error', '')} |")
+    write_results("scale", {"rows": rows, "steps": args.steps, "warmup_steps": WARMUP},
+                  "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
