@@ -2,7 +2,9 @@
 classification, captioning), in graph ops.
 
 `SubwordTokenizer` learns a SentencePiece unigram model from training text
-(with the `sentencepiece` trainer, in memory) and runs it with
+(with the `sentencepiece` trainer: `train` from a list in memory,
+`train_streamed` from a `tf.data` stream of a corpus too large to hold, of
+which the trainer keeps a bounded seeded sample) and runs it with
 `tensorflow_text.SentencepieceTokenizer`, so the same tokenisation runs in
 `tf.data`, eagerly and inside an exported SavedModel. Text is first put through
 `normalize` (tensorflow-text NFKC normalisation, optional case folding,
@@ -42,6 +44,14 @@ def normalize(texts, lowercase=False):
         texts = tf_text.case_fold_utf8(texts)
     texts = tf.strings.regex_replace(texts, r"\s+", " ")
     return tf.strings.strip(texts)
+
+
+def _check_vocab_size(vocab_size):
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 260:
+        # 4 specials + 256 byte pieces are always in the vocabulary.
+        raise ValueError(
+            f"Argument `vocab_size` must be an integer >= 260 (4 special ids "
+            f"and 256 byte pieces); got vocab_size={vocab_size!r}.")
 
 
 class SubwordTokenizer:
@@ -89,18 +99,13 @@ class SubwordTokenizer:
             character_coverage: share of characters covered by pieces; the
                 rarest fall back to bytes.
             seed: sentencepiece's random seed (sentence sampling).
-            max_sentences: at most this many sentences are used.
+            max_sentences: at most this many sentences are used (a seeded
+                sample; see `train_streamed` for text too large to hold).
         """
-        import sentencepiece as spm
-
         texts = [t for t in texts]
         if not texts:
             raise ValueError("Cannot train a tokenizer on no text.")
-        if not isinstance(vocab_size, int) or vocab_size < 260:
-            # 4 specials + 256 byte pieces are always in the vocabulary.
-            raise ValueError(
-                f"Argument `vocab_size` must be an integer >= 260 (4 special ids "
-                f"and 256 byte pieces); got vocab_size={vocab_size!r}.")
+        _check_vocab_size(vocab_size)
         normalised = [
             s.decode("utf-8")
             for s in normalize(tf.constant(texts), lowercase).numpy()
@@ -109,6 +114,77 @@ class SubwordTokenizer:
         if not normalised:
             raise ValueError("Cannot train a tokenizer: every text is empty.")
         distinct_chars = len(set("".join(normalised)))
+        return cls._train_sentencepiece(lambda: iter(normalised), lambda: distinct_chars,
+                                        vocab_size, lowercase, character_coverage, seed,
+                                        max_sentences)
+
+    @classmethod
+    def train_streamed(cls, texts, vocab_size=8000, lowercase=False,
+                       character_coverage=0.9995, seed=0, max_sentences=1_000_000):
+        """Learns a unigram SentencePiece vocabulary from a stream of text
+        too large to hold: `texts` is read batch by batch, normalised in
+        graph ops (as `train` and tokenisation do), and fed to
+        SentencePiece's trainer, which keeps a seeded uniform sample of at
+        most `max_sentences` sentences (its reservoir sampling,
+        `input_sentence_size` + `shuffle_input_sentence`): memory is bounded
+        by the sample, not by the corpus. A corpus no larger than the sample
+        gives the same vocabulary `train` learns from the same sentences.
+
+        Args:
+            texts: a `tf.data.Dataset` of `string [batch]` (or of scalar
+                strings), iterated once per training attempt (again when a
+                small corpus makes the vocabulary shrink).
+            vocab_size, lowercase, character_coverage, seed: as `train`.
+            max_sentences: the sample size, in sentences.
+
+        Example:
+
+        >>> ds = tf.data.Dataset.from_tensor_slices(["the cat sat", "the dog ran"] * 20)
+        >>> tok = SubwordTokenizer.train_streamed(ds.batch(8), vocab_size=300)
+        >>> tok.detokenize(tok.tokenize(tf.constant(["the cat ran"]))).numpy()
+        array([b'the cat ran'], dtype=object)
+        """
+        if not isinstance(texts, tf.data.Dataset):
+            raise TypeError("Argument `texts` of train_streamed must be a tf.data.Dataset of "
+                            f"strings; got {type(texts).__name__}.")
+        _check_vocab_size(vocab_size)
+        if texts.element_spec.shape.rank == 0:
+            texts = texts.batch(1024)
+        normalised = texts.map(lambda t: normalize(t, lowercase),
+                               num_parallel_calls=tf.data.AUTOTUNE)
+        chars, counts = set(), [0]
+
+        def sentences():
+            # Python per sentence only here: sentencepiece's trainer takes a
+            # Python iterator. The set of characters seen is small (a
+            # script's alphabet), whatever the corpus size.
+            counts[0] = 0
+            for batch in normalised.as_numpy_iterator():
+                for raw in batch:
+                    if raw:
+                        sentence = raw.decode("utf-8")
+                        chars.update(sentence)
+                        counts[0] += 1
+                        yield sentence
+
+        try:
+            return cls._train_sentencepiece(sentences, lambda: len(chars), vocab_size,
+                                            lowercase, character_coverage, seed,
+                                            max_sentences)
+        except RuntimeError:
+            if not counts[0]:
+                raise ValueError("Cannot train a tokenizer: every text is empty.") from None
+            raise
+
+    @classmethod
+    def _train_sentencepiece(cls, sentences, distinct_chars, vocab_size, lowercase,
+                             character_coverage, seed, max_sentences):
+        """The sentencepiece trainer on `sentences()` (normalised text, an
+        iterator made afresh for each attempt), shrinking the vocabulary
+        when the text cannot support `vocab_size` (`distinct_chars()`: the
+        characters of the text, known once it has been read)."""
+        import sentencepiece as spm
+
         # Sentence sampling is seeded, so a vocabulary is reproducible.
         spm.set_random_generator_seed(seed)
         size = vocab_size
@@ -116,13 +192,15 @@ class SubwordTokenizer:
             buffer = io.BytesIO()
             try:
                 spm.SentencePieceTrainer.train(
-                    sentence_iterator=iter(normalised), model_writer=buffer,
+                    sentence_iterator=sentences(), model_writer=buffer,
                     vocab_size=size, model_type="unigram",
                     character_coverage=character_coverage, byte_fallback=True,
                     pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, unk_id=UNK_ID,
                     # The text is already normalised (NFKC) by `normalize`,
                     # in graph ops shared with serving.
                     normalization_rule_name="identity", remove_extra_whitespaces=False,
+                    # A seeded reservoir sample of at most `max_sentences`:
+                    # the trainer never holds more, however long the input.
                     input_sentence_size=max_sentences, shuffle_input_sentence=True,
                     num_threads=os.cpu_count() or 1,
                     minloglevel=2,
@@ -131,9 +209,10 @@ class SubwordTokenizer:
             except RuntimeError as err:
                 # Small corpora cannot support a big vocabulary; sentencepiece
                 # says so ("Vocabulary size too high"), and we shrink.
-                if "Vocabulary size too high" not in str(err) or size <= 260 + distinct_chars:
+                floor = 260 + distinct_chars()
+                if "Vocabulary size too high" not in str(err) or size <= floor:
                     raise
-                size = max(260 + distinct_chars, int(size * 0.7))
+                size = max(floor, int(size * 0.7))
         if size != vocab_size:
             log.warning("Tokenizer vocabulary shrunk from %d to %d to fit the text.",
                         vocab_size, size)

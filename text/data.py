@@ -3,8 +3,9 @@
 `read_pairs` reads any `sentence<TAB>sentence[<TAB>...]` file (parallel
 text: the manythings.org / TensorFlow export of Tatoeba is
 `english<TAB>spanish`), `read_labelled` any `sentence<TAB>label` file
-(sentence classification), both through `_read_tsv`, so a malformed line is
-one error naming the file and line (or, with `skip_bad`, one logged count).
+(sentence classification), both through `scan_tsv` (also what `prepare`
+reads corpora with, `text.shards`), so a malformed line is one error naming
+the file and line (or, with `skip_bad`, one logged count).
 `read_lines` reads the one-sentence-per-line inputs of `predict`. The
 datasets and their leak-free splits live with their pipelines:
 `text.translation.data` (Tatoeba, `split_pairs`) and
@@ -56,6 +57,16 @@ def read_pairs(path, columns=(0, 1), skip_bad=False, max_pairs=None):
         skip_bad: skip malformed lines (logged) instead of raising.
         max_pairs: stop after this many pairs.
     """
+    pairs = _read_tsv(path, "parallel-text", pair_parser(columns), skip_bad, max_pairs)
+    if not pairs:
+        raise ValueError(f"{os.fspath(path)}: no sentence pairs found.")
+    return pairs
+
+
+def pair_parser(columns=(0, 1)):
+    """The `parse(fields) -> (row, problem)` of `read_pairs`: the row is
+    `(column a, column b)`, stripped; the problem (None for a good line) is
+    what a malformed line is reported with."""
     need = max(columns) + 1
 
     def parse(fields):
@@ -64,10 +75,64 @@ def read_pairs(path, columns=(0, 1), skip_bad=False, max_pairs=None):
         a, b = fields[columns[0]].strip(), fields[columns[1]].strip()
         return (a, b), (None if a and b else "empty sentence")
 
-    pairs = _read_tsv(path, "parallel-text", parse, skip_bad, max_pairs)
-    if not pairs:
-        raise ValueError(f"{os.fspath(path)}: no sentence pairs found.")
-    return pairs
+    return parse
+
+
+def labelled_parser(labels=None):
+    """The `parse(fields) -> (row, problem)` of `read_labelled`: the row is
+    `(sentence, label)`; `labels` as in `read_labelled`."""
+    mapping = None
+    if labels is not None:
+        mapping = dict(labels) if isinstance(labels, dict) else {str(x): str(x) for x in labels}
+
+    def parse(fields):
+        if len(fields) != 2:
+            return None, (f"expected 2 tab-separated columns (sentence, label), "
+                          f"got {len(fields)}")
+        sentence, label = fields[0].strip(), fields[1].strip()
+        if not sentence:
+            return None, "empty sentence"
+        if not label:
+            return None, "empty label"
+        if mapping is None:
+            return (sentence, label), None
+        if label not in mapping:
+            return None, f"label {label!r} is not one of {sorted(mapping)}"
+        return (sentence, mapping[label]), None
+
+    return parse
+
+
+def malformed_message(path, number, problem, line):
+    """What a malformed TSV line is reported with: the file, the line
+    number, the problem and the start of the line (`MalformedLineError`
+    says it; `prepare` lists it in the shards' `skipped.jsonl`)."""
+    return f"{path}, line {number}: {problem}: {line[:80]!r}"
+
+
+def scan_tsv(path, parse, limit=None, kind="TSV"):
+    """Yields `(line number, line, row, problem)` for each non-blank line of
+    a UTF-8 TSV file, `(row, problem)` being `parse(line.split("\\t"))`;
+    stops after `limit` good rows (None or 0: all). The one reading rule of
+    the in-memory loaders and of `prepare` (`text.shards`), so that both
+    see the same rows.
+
+    Raises:
+        FileNotFoundError: naming `kind` and the path.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No {kind} file at {path}.")
+    good = 0
+    for number, line in utf8_lines(path):
+        if not line.strip():
+            continue
+        row, problem = parse(line.split("\t"))
+        yield number, line, row, problem
+        if not problem:
+            good += 1
+            if limit and good >= limit:
+                return
 
 
 def _read_tsv(path, kind, parse, skip_bad, limit):
@@ -79,23 +144,16 @@ def _read_tsv(path, kind, parse, skip_bad, limit):
     `limit` rows (None or 0: all); a missing file names `kind`.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No {kind} file at {path}.")
     rows, bad = [], []
-    for number, line in utf8_lines(path):
-        if not line.strip():
-            continue
-        row, problem = parse(line.split("\t"))
+    for number, line, row, problem in scan_tsv(path, parse, limit, kind):
         if problem:
             if not skip_bad:
                 raise MalformedLineError(
-                    f"{path}, line {number}: {problem}: {line[:80]!r}. Pass "
+                    f"{malformed_message(path, number, problem, line)}. Pass "
                     "skip_bad=True (config data.skip_bad: true) to skip such lines.")
             bad.append(number)
             continue
         rows.append(row)
-        if limit and len(rows) >= limit:
-            break
     if bad:
         log.warning("%s: skipped %d malformed lines (first: line %d).", path, len(bad), bad[0])
     return rows
@@ -119,6 +177,15 @@ def check_split_fields(data_config):
     check(0 < d.val_fraction < 1, "data.val_fraction", d.val_fraction, "must be in (0, 1)")
     check(0 <= d.test_fraction < 1 - d.val_fraction, "data.test_fraction", d.test_fraction,
           "must be in [0, 1 - data.val_fraction)")
+
+
+def check_sample_sentences(tokenizer_config):
+    """`tokenizer.sample_sentences`: more than 100 (SentencePiece refuses a
+    smaller `input_sentence_size`)."""
+    n = tokenizer_config.sample_sentences
+    check(not isinstance(n, bool) and isinstance(n, int) and n > 100,
+          "tokenizer.sample_sentences", n,
+          "must be an integer above 100 (SentencePiece's smallest sample)")
 
 
 def read_labelled(path, skip_bad=False, max_examples=None, labels=None):
@@ -150,27 +217,8 @@ def read_labelled(path, skip_bad=False, max_examples=None, labels=None):
     >>> read_labelled(path, labels={"0": "negative", "1": "positive"})
     [('Great phone.', 'positive'), ('Broke in a day.', 'negative')]
     """
-    mapping = None
-    if labels is not None:
-        mapping = dict(labels) if isinstance(labels, dict) else {str(x): str(x) for x in labels}
-
-    def parse(fields):
-        if len(fields) != 2:
-            return None, (f"expected 2 tab-separated columns (sentence, label), "
-                          f"got {len(fields)}")
-        sentence, label = fields[0].strip(), fields[1].strip()
-        if not sentence:
-            return None, "empty sentence"
-        if not label:
-            return None, "empty label"
-        if mapping is None:
-            return (sentence, label), None
-        if label not in mapping:
-            return None, f"label {label!r} is not one of {sorted(mapping)}"
-        return (sentence, mapping[label]), None
-
-    examples = _read_tsv(path, "labelled-sentence", parse, skip_bad, max_examples)
+    examples = _read_tsv(path, "labelled-sentence", labelled_parser(labels), skip_bad,
+                         max_examples)
     if not examples:
         raise ValueError(f"{os.fspath(path)}: no labelled sentences found.")
     return examples
-

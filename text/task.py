@@ -6,6 +6,9 @@ The config's `task` chooses the pipeline: `translation`
 `python -m text.train --config ...` serve both. `SentenceTask` is what the
 two tasks share (sentences in: the export sample, `predict` on a text file).
 
+`TASK.prepare(config, output)` (`pipelines prepare text`) writes the
+config's corpus as shards (`text.shards`); `data.shards` trains from them.
+
 Example:
 
 >>> from text.config import load_config
@@ -16,6 +19,7 @@ Example:
 import importlib
 import os
 
+from pipelines import shards as shards_lib
 from pipelines.task import Task
 from text import data
 from text.config import TextConfig
@@ -35,8 +39,11 @@ class SentenceTask(Task):
     name = "text"
 
     def export_sample(self, pipeline, splits, n=8):
-        """The first `n` sentences of the test split (or of val)."""
-        return [s for s, _ in (splits.test or splits.val)[:n]]
+        """The first `n` sentences of the test split (or of val, or of
+        train; a streamed split is read for them)."""
+        part = splits.test or splits.val or splits.train
+        rows = self.examples_of(part, limit=n) if isinstance(part, shards_lib.Split) else part[:n]
+        return [s for s, _ in rows]
 
     def read_sentences(self, input_path):
         """The sentences of `predict`'s input file: one per line."""
@@ -68,11 +75,27 @@ class TextTask(Task):
 
     def task_for(self, config):
         """The `Task` of `config.task`."""
-        return importlib.import_module(self.tasks[config.task]).TASK
+        return self._task(config.task)
 
     # Commands and hooks that take the config.
     def load_splits(self, config, data_dir=None):
         return self.task_for(config).load_splits(config, data_dir)
+
+    def splits_for(self, config, data_dir=None):
+        return self.task_for(config).splits_for(config, data_dir)
+
+    def shard_source(self, config, data_dir=None, input=None):
+        """The `pipelines.shards.ShardSource` of `config`'s task."""
+        return self.task_for(config).shard_source(config, data_dir, input)
+
+    def prepare(self, config=None, output=None, input=None, shards=8, data_dir=None,
+                beam_args=(), overwrite=False):
+        """`prepare` of the task of `config` (default: the default config's,
+        translation); see `pipelines.task.Task.prepare`."""
+        config = config or self.config_class.from_yaml(self.default_config)
+        return self.task_for(config).prepare(config, output, input=input, shards=shards,
+                                             data_dir=data_dir, beam_args=beam_args,
+                                             overwrite=overwrite)
 
     def pipeline_for(self, config):
         return self.task_for(config).pipeline_for(config)
@@ -89,6 +112,19 @@ class TextTask(Task):
     def predict(self, config, *args, **kwargs):
         return self.task_for(config).predict(config, *args, **kwargs)
 
+    # Hooks that take a shard split: the task it was prepared for.
+    def examples_of(self, split, limit=None):
+        tasks = {task.shard_source.domain: task for task in map(self._task, self.tasks)}
+        domain = split.shards.domain
+        if domain not in tasks:
+            raise shards_lib.ShardsError(
+                f"data.shards={split.shards.folder}: prepared for {domain!r}, not for a "
+                f"text task ({sorted(tasks)}).")
+        return tasks[domain].examples_of(split, limit)
+
+    def _task(self, name):
+        return importlib.import_module(self.tasks[name]).TASK
+
     # Hooks that take a pipeline: the task of its config.
     def fit(self, pipeline, *args, **kwargs):
         return self.task_for(pipeline.config).fit(pipeline, *args, **kwargs)
@@ -104,5 +140,5 @@ class TextTask(Task):
 
 
 TASK = TextTask()
-load_splits, train, evaluate, export, predict = (
-    TASK.load_splits, TASK.train, TASK.evaluate, TASK.export, TASK.predict)
+load_splits, train, evaluate, export, predict, prepare = (
+    TASK.load_splits, TASK.train, TASK.evaluate, TASK.export, TASK.predict, TASK.prepare)

@@ -10,8 +10,8 @@ Example:
 import dataclasses
 from typing import List, Optional
 
-from pipelines.config import Config, TrainConfig, check
-from text.data import check_split_fields
+from pipelines.config import Config, TrainConfig, check, check_stream_fields
+from text.data import check_sample_sentences, check_split_fields
 
 CLASSIFICATION_DATASETS = ("uci_sentiment", "tsv")
 SENTIMENT_SOURCES = ("amazon", "imdb", "yelp")
@@ -31,6 +31,12 @@ class ClassificationDataConfig:
         max_examples: read at most this many examples per file (None: all).
         skip_bad: skip (and log) malformed lines instead of failing.
         seed: seed of the split.
+        shards: train from shards written by `pipelines prepare text` with
+            a classification config (their folder, or a glob of some of their
+            files) instead of reading the corpus into memory; the fields
+            above are then what `prepare` reads (it makes the same split).
+        shuffle_buffer: records held by the bounded shuffle when training
+            from shards.
     """
 
     dataset: str = "uci_sentiment"
@@ -41,6 +47,8 @@ class ClassificationDataConfig:
     max_examples: Optional[int] = None
     skip_bad: bool = False
     seed: int = 0
+    shards: Optional[str] = None
+    shuffle_buffer: int = 10000
 
     def validate(self):
         check(self.dataset in CLASSIFICATION_DATASETS, "data.dataset", self.dataset,
@@ -54,6 +62,7 @@ class ClassificationDataConfig:
         check_split_fields(self)
         check(self.max_examples is None or self.max_examples >= 2, "data.max_examples",
               self.max_examples, "must be at least 2 (or null for all)")
+        check_stream_fields(self)
 
 
 @dataclasses.dataclass
@@ -70,12 +79,18 @@ class ClassificationTokenizerConfig:
             from the unigram model with this smoothing (0 = off, always the
             best segmentation; 0.1-0.3 is typical). Evaluation, `predict`
             and the export always use the best segmentation.
+        sample_sentences: the most sentences the tokenizer learns from: a
+            seeded uniform sample of the training split, drawn by
+            SentencePiece's own reservoir sampling, so that a corpus
+            streamed from shards is never held in memory (more than 100,
+            SentencePiece's minimum).
     """
 
     vocab_size: int = 1000
     lowercase: bool = True
     max_tokens: int = 96
     sampling_alpha: float = 0.0
+    sample_sentences: int = 1_000_000
 
     def validate(self):
         check(self.vocab_size >= 260, "tokenizer.vocab_size", self.vocab_size,
@@ -84,6 +99,7 @@ class ClassificationTokenizerConfig:
               "must be at least 1")
         check(0 <= self.sampling_alpha <= 1, "tokenizer.sampling_alpha",
               self.sampling_alpha, "must be in [0, 1]")
+        check_sample_sentences(self)
 
 
 @dataclasses.dataclass

@@ -76,22 +76,36 @@ def sentiment(sources=("amazon", "imdb"), data_dir=None, skip_bad=False, max_exa
         skip_bad: skip (and log) malformed lines instead of failing.
         max_examples: at most this many examples per source.
     """
+    examples = []
+    for path in sentiment_files(sources, data_dir):
+        examples += read_labelled(path, skip_bad=skip_bad, max_examples=max_examples,
+                                  labels=SENTIMENT_LABELS)
+    return examples
+
+
+def sentiment_files(sources=("amazon", "imdb"), data_dir=None):
+    """The files of the UCI sentiment `sources`, in order (found, or the
+    zip downloaded): what `sentiment` reads, and `prepare` too.
+
+    Raises:
+        ValueError: for an unknown source.
+        FileNotFoundError: naming the file a source lacks.
+    """
     sources = [sources] if isinstance(sources, str) else list(sources)
     unknown = [s for s in sources if s not in SENTIMENT_FILES]
     if not sources or unknown:
         raise ValueError(f"Unknown sentiment sources {unknown or sources!r}; "
                          f"available: {sorted(SENTIMENT_FILES)}.")
     folder = locate_in_archive(SENTIMENT, data_dir)
-    examples = []
+    paths = []
     for source in sources:
         path = os.path.join(folder, SENTIMENT_FILES[source])
         if not os.path.exists(path):
             raise FileNotFoundError(
                 f"No {SENTIMENT_FILES[source]} in {folder} (source {source!r}); the full "
                 f"set can be downloaded from {SENTIMENT.url}.")
-        examples += read_labelled(path, skip_bad=skip_bad, max_examples=max_examples,
-                                  labels=SENTIMENT_LABELS)
-    return examples
+        paths.append(path)
+    return paths
 
 
 def split_labelled(examples, val_fraction=0.1, test_fraction=0.2, seed=0):

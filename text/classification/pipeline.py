@@ -18,6 +18,10 @@ Example:
 0.82
 >>> clf.predict(["Great phone, works perfectly."]).labels         # doctest: +SKIP
 ['positive']
+
+From shards written by `pipelines prepare text` (or `text.prepare`):
+
+>>> clf = SentenceClassifier(shards="runs/sentiment_shards").fit()  # doctest: +SKIP
 """
 
 import collections
@@ -29,11 +33,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from pipelines import distribute, files, precision, training
+from pipelines import distribute, files, precision, shards as shards_lib, training
 from pipelines.data import padded_batches
 from pipelines.pipeline import Pipeline
 from pipelines.tokenizers import PAD_ID, SubwordTokenizer, normalize
 from pipelines.validation import check_sentences
+from text import shards as text_shards
+from text.classification import shards as classification_shards
 from text.classification.config import ClassificationConfig
 from text.classification.data import check_examples, split_labelled
 from text.classification.model import RecurrentClassifier
@@ -44,6 +50,9 @@ log = logging.getLogger(__name__)
 TOKENIZER_FILE = "tokenizer.model"
 # SentencePiece marks the start of a word with this character.
 WORD_START = "\u2581"
+#: Quantiles of the lengths at the bucket boundaries (in memory and from
+#: shards).
+BUCKET_QUANTILES = (0.25, 0.5, 0.75)
 
 Predictions = collections.namedtuple("Predictions", ["labels", "probabilities"])
 Predictions.__doc__ = """What `SentenceClassifier.predict` returns: `labels` (a list
@@ -87,6 +96,7 @@ class SentenceClassifier(SentencePipeline):
     config_class = ClassificationConfig
     state_file = "classifier.json"
     export_name = "classification"
+    shard_domain = classification_shards.DOMAIN
     #: The `SubwordTokenizer` and the label names (sorted: the order of the
     #: probability columns), set by `fit` or `load`.
     tokenizer = labels = None
@@ -110,6 +120,10 @@ class SentenceClassifier(SentencePipeline):
         return np.array([index[label] for label in labels], "int32")
 
     def _dataset(self, examples, training_mode, what):
+        """Batches of `examples` (a list, or a `pipelines.shards.Split`
+        streamed from its shards), bucketed by length."""
+        if isinstance(examples, shards_lib.Split):
+            return self._streamed(examples, training_mode)
         cfg = self.config
         sentences, labels = check_examples(examples, what)
         label_ids = self._label_ids(labels, what)
@@ -129,7 +143,7 @@ class SentenceClassifier(SentencePipeline):
         if training_mode:
             ds = ds.shuffle(len(sentences), seed=cfg.train.seed, reshuffle_each_iteration=True)
         clipped = np.minimum(lengths, cfg.tokenizer.max_tokens)
-        boundaries = sorted(set(int(b) + 1 for b in np.quantile(clipped, [0.25, 0.5, 0.75])))
+        boundaries = sorted(set(int(b) + 1 for b in np.quantile(clipped, BUCKET_QUANTILES)))
         if alpha:
             # Subword regularisation: a fresh segmentation of the same text,
             # sampled from the same unigram model, every epoch.
@@ -150,6 +164,24 @@ class SentenceClassifier(SentencePipeline):
                             boundaries)
         return ds.map(lambda b: (b["tokens"], b["label"])).prefetch(tf.data.AUTOTUNE)
 
+    def _streamed(self, split, training_mode):
+        """Batches of a shard `Split`: its records (the bounded shuffle in
+        training) tokenised in the `tf.data` map (segmentations sampled with
+        `tokenizer.sampling_alpha` in training), bucketed by their length in
+        characters at the boundaries of the split's length histogram, padded
+        and prefetched; no Python per example."""
+        t = self.config.tokenizer
+        alpha = t.sampling_alpha if training_mode else 0.0
+
+        def parse(records):
+            return classification_shards.parse(records, self.tokenizer, self.labels,
+                                               t.max_tokens, alpha)
+
+        ds = self._stream(split, parse, training_mode)
+        ds = padded_batches(ds, self.config.train.batch_size, lambda e: e["length"],
+                            split.boundaries(BUCKET_QUANTILES))
+        return ds.map(lambda b: (b["tokens"], b["label"])).prefetch(tf.data.AUTOTUNE)
+
     def _build_model(self):
         m = self.config.model
         return RecurrentClassifier(
@@ -165,7 +197,7 @@ class SentenceClassifier(SentencePipeline):
                 "metrics": [keras.metrics.CategoricalAccuracy(name="accuracy")]}
 
     # ------------------------------------------------------------------- fit
-    def fit(self, train, val=None, run_dir=None):
+    def fit(self, train=None, val=None, run_dir=None):
         """Learns the label set and the tokenizer on `train`, and trains.
 
         With `model.members > 1`, trains that many networks one after another
@@ -174,9 +206,14 @@ class SentenceClassifier(SentencePipeline):
         carry a `member` column.
 
         Args:
-            train: `(sentence, label)` pairs; at least two distinct labels.
+            train: `(sentence, label)` pairs (at least two distinct labels),
+                a `pipelines.shards.Split` of shards written by `pipelines
+                prepare text` with a classification config, or None for the
+                shards of `data.shards` (an ensemble too: every member
+                streams them).
             val: validation pairs, for early stopping and the best epoch
-                (default: a seeded, stratified `data.val_fraction` of `train`).
+                (default: a seeded, stratified `data.val_fraction` of `train`;
+                for shards, their "val" split).
             run_dir: run directory (checkpoints, history, resume); a
                 temporary one if None.
 
@@ -208,13 +245,41 @@ class SentenceClassifier(SentencePipeline):
     def _learn(self, train, labels=None, tokenizer=None):
         # An ensemble's members are given the labels and the tokenizer the
         # ensemble learned (see `_fit_members`).
+        t, seed = self.config.tokenizer, self.config.train.seed
+        if isinstance(train, shards_lib.Split):
+            self.labels = labels or classification_shards.labels(train, t.sample_sentences)
+            if len(self.labels) < 2:
+                raise ValueError(f"A classifier needs at least two labels; the training split "
+                                 f"of data.shards={train.shards.folder} has only "
+                                 f"{self.labels}.")
+            # Streamed into sentencepiece's trainer, which keeps a seeded
+            # sample of `tokenizer.sample_sentences`: the corpus is never
+            # held in memory.
+            self.tokenizer = tokenizer or SubwordTokenizer.train_streamed(
+                text_shards.texts(train, "sentence"), t.vocab_size, lowercase=t.lowercase,
+                seed=seed, max_sentences=t.sample_sentences)
+            return
         self.labels = labels or sorted({label for _, label in train})
-        t = self.config.tokenizer
         self.tokenizer = tokenizer or SubwordTokenizer.train(
-            [s for s, _ in train], t.vocab_size, lowercase=t.lowercase,
-            seed=self.config.train.seed)
+            [s for s, _ in train], t.vocab_size, lowercase=t.lowercase, seed=seed,
+            max_sentences=t.sample_sentences)
+
+    def _shard_splits_of(self, train, val):
+        """`(train, val)` for an ensemble, as the base `fit` takes them: the
+        shards of `data.shards` (train None) or of a `Split`, checked, their
+        "val" split by default; or in-memory examples, split."""
+        if train is None:
+            train, val = self._shard_splits(val)
+        if not isinstance(train, shards_lib.Split):
+            return self._split(train, val)
+        train.shards.check(self.shard_domain, self._shard_fields())
+        if val is None and train.shards.has("val"):
+            val = train.shards.split("val")
+        return train, val
 
     def _prepare(self, train, val):
+        if isinstance(train, shards_lib.Split):
+            return self._prepare_streamed(train, val)
         val_ds = self._dataset(val, False, "val")
         # Seeded again after the tokenizer and the validation data, so the
         # data order and the initialisation depend on `train.seed` alone:
@@ -224,13 +289,29 @@ class SentenceClassifier(SentencePipeline):
         train_ds = self._dataset(train, True, "train")
         return train_ds, val_ds
 
+    def _prepare_streamed(self, train, val):
+        if not val:
+            raise ValueError(f"data.shards={train.shards.folder} has no 'val' split and no "
+                             "validation examples were given: pass val=..., or prepare the "
+                             "shards again with data.val_fraction > 0.")
+        # Seeded as in memory (see `_prepare`): building streams draws no
+        # random numbers, so the initialisation is the in-memory one.
+        training.seed_everything(self.config.train.seed)
+        # The streams' map functions capture the tokenizer's resource, which
+        # that seeding deletes (see SubwordTokenizer.reset): a fresh one,
+        # before they are traced.
+        self._renew_resources()
+        return self._dataset(train, True, "train"), self._dataset(val, False, "val")
+
     def _fit_members(self, train, val, run_dir):
         """The ensemble: labels and tokenizer learned once (with `train.seed`),
         then network k trained by the base `fit` as a one-network classifier
         with seed `train.seed + k` in `<run_dir>/members/<k>/`, and the
-        networks averaged in one `RecurrentClassifier(members=K)`."""
+        networks averaged in one `RecurrentClassifier(members=K)`. From
+        shards, the labels and the tokenizer are learned once from the
+        stream, and every member streams the same shards."""
         cfg = self.config
-        train, val = self._split(train, val)
+        train, val = self._shard_splits_of(train, val)
         training.seed_everything(cfg.train.seed)
         self._learn(train)
         networks, history = [], []

@@ -4,14 +4,22 @@
 when the config's `task` is `classification`.
 """
 
+import logging
 import os
 
+from pipelines import shards as shards_lib
 from text import data as text_data
-from text.classification import data
+from text.classification import data, shards as classification_shards
 from text.classification.baselines import tfidf_baseline
 from text.classification.config import ClassificationConfig
 from text.classification.pipeline import SentenceClassifier
 from text.task import CONFIGS, SentenceTask
+
+log = logging.getLogger(__name__)
+
+#: The most training (and validation) examples the TF-IDF baseline reads
+#: from shards: it fits in memory, on the first this many records.
+BASELINE_SAMPLE = 200_000
 
 
 class ClassificationTask(SentenceTask):
@@ -23,6 +31,11 @@ class ClassificationTask(SentenceTask):
     config_class = ClassificationConfig
     default_config = os.path.join(CONFIGS, "sentiment.yaml")
     pipeline_class = SentenceClassifier
+    shard_source = classification_shards.ClassificationSource
+
+    def examples_of(self, split, limit=None):
+        """The records of a shard `Split` as `(sentence, label)` pairs."""
+        return classification_shards.examples(split, limit)
 
     def load_splits(self, config, data_dir=None):
         """`Splits` of `(sentence, label)` lists: the configured data,
@@ -42,9 +55,21 @@ class ClassificationTask(SentenceTask):
         and of the TF-IDF baseline on the same split."""
         if not splits.test:
             return {}
-        return {"test": classifier.evaluate(splits.test),
-                "baseline_tfidf": tfidf_baseline(splits.train, splits.test, splits.val,
-                                                 seed=classifier.config.train.seed)}
+        test = classifier.evaluate(splits.test)
+        train, val, sampled = splits.train, splits.val, False
+        if isinstance(train, shards_lib.Split):
+            # The baseline holds its data in memory: from shards, at most
+            # BASELINE_SAMPLE records of each split (all of a small corpus).
+            sampled = train.examples > BASELINE_SAMPLE
+            train = self.examples_of(train, limit=BASELINE_SAMPLE)
+        if isinstance(val, shards_lib.Split):
+            val = self.examples_of(val, limit=BASELINE_SAMPLE)
+        baseline = tfidf_baseline(train, splits.test, val, seed=classifier.config.train.seed)
+        if sampled:
+            log.info("The TF-IDF baseline was fitted on the first %d training records of "
+                     "the shards.", len(train))
+            baseline["train_examples"] = len(train)
+        return {"test": test, "baseline_tfidf": baseline}
 
     def export_sample(self, classifier, splits):
         # The empty string checks, in a fresh process, that the export answers it.
@@ -65,5 +90,5 @@ class ClassificationTask(SentenceTask):
 
 
 TASK = ClassificationTask()
-load_splits, train, evaluate, export, predict = (
-    TASK.load_splits, TASK.train, TASK.evaluate, TASK.export, TASK.predict)
+load_splits, train, evaluate, export, predict, prepare = (
+    TASK.load_splits, TASK.train, TASK.evaluate, TASK.export, TASK.predict, TASK.prepare)

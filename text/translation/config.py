@@ -10,8 +10,9 @@ Example:
 import dataclasses
 from typing import Optional
 
-from pipelines.config import Config, DecoderConfig, TrainConfig, check
-from text.data import check_split_fields
+from pipelines.config import (Config, DecoderConfig, TrainConfig, check,
+                              check_stream_fields)
+from text.data import check_sample_sentences, check_split_fields
 
 
 @dataclasses.dataclass
@@ -29,6 +30,12 @@ class TranslationDataConfig:
         max_pairs: read at most this many pairs (None: all).
         skip_bad: skip (and log) malformed TSV lines instead of failing.
         seed: seed of the split.
+        shards: train from shards written by `pipelines prepare text` with
+            a translation config (their folder, or a glob of some of their
+            files) instead of reading the corpus into memory; the fields
+            above are then what `prepare` reads (it makes the same split).
+        shuffle_buffer: records held by the bounded shuffle when training
+            from shards.
     """
 
     dataset: str = "tatoeba"
@@ -43,6 +50,8 @@ class TranslationDataConfig:
     max_pairs: Optional[int] = None
     skip_bad: bool = False
     seed: int = 0
+    shards: Optional[str] = None
+    shuffle_buffer: int = 10000
 
     def validate(self):
         check(self.dataset in ("tatoeba", "tsv"), "data.dataset", self.dataset,
@@ -54,6 +63,7 @@ class TranslationDataConfig:
         check_split_fields(self)
         check(self.max_pairs is None or self.max_pairs >= 10, "data.max_pairs",
               self.max_pairs, "must be at least 10 (or null for all)")
+        check_stream_fields(self)
 
 
 @dataclasses.dataclass
@@ -69,6 +79,11 @@ class TokenizerConfig:
             in its metadata); training pairs longer than this on either
             side are dropped (logged).
         max_target_tokens: the longest translation generated (EOS included).
+        sample_sentences: the most sentences each tokenizer learns from: a
+            seeded uniform sample of the training split, drawn by
+            SentencePiece's own reservoir sampling, so that a corpus
+            streamed from shards is never held in memory (more than 100,
+            SentencePiece's minimum).
     """
 
     source_vocab: int = 4000
@@ -77,6 +92,7 @@ class TokenizerConfig:
     lowercase_target: bool = False
     max_source_tokens: int = 64
     max_target_tokens: int = 64
+    sample_sentences: int = 1_000_000
 
     def validate(self):
         for field in ("source_vocab", "target_vocab"):
@@ -85,6 +101,7 @@ class TokenizerConfig:
         for field in ("max_source_tokens", "max_target_tokens"):
             check(getattr(self, field) >= 2, f"tokenizer.{field}", getattr(self, field),
                   "must be at least 2")
+        check_sample_sentences(self)
 
 
 @dataclasses.dataclass

@@ -46,6 +46,14 @@ def tatoeba(source="spa", target="eng", pair="spa_eng", data_dir=None, skip_bad=
         pair: the dataset (`"spa_eng"`: `<data dir>/spa_eng/spa.txt`, or
             downloaded from `SPA_ENG.url`).
     """
+    path, columns = tatoeba_file(source, target, pair, data_dir)
+    return read_pairs(path, columns=columns, skip_bad=skip_bad, max_pairs=max_pairs)
+
+
+def tatoeba_file(source="spa", target="eng", pair="spa_eng", data_dir=None):
+    """`(path, columns)`: the Tatoeba file of `pair` (found or downloaded)
+    and the columns of `source` and `target` in it, checked (what `tatoeba`
+    reads, and `prepare` too)."""
     if pair not in TATOEBA_COLUMNS:
         raise ValueError(f"Unknown Tatoeba pair {pair!r}; available: {sorted(TATOEBA_COLUMNS)}.")
     langs = TATOEBA_COLUMNS[pair]
@@ -55,8 +63,7 @@ def tatoeba(source="spa", target="eng", pair="spa_eng", data_dir=None, skip_bad=
     if source == target:
         raise ValueError(f"source and target are the same language ({source!r}).")
     path = locate_in_archive(SPA_ENG, data_dir)
-    return read_pairs(path, columns=(langs.index(source), langs.index(target)),
-                      skip_bad=skip_bad, max_pairs=max_pairs)
+    return path, (langs.index(source), langs.index(target))
 
 
 def _groups(pairs):

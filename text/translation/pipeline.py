@@ -8,6 +8,10 @@ Example:
 >>> tr.evaluate(splits.test)                                 # doctest: +SKIP
 >>> tr.translate(["¿Dónde está la biblioteca?"])             # doctest: +SKIP
 ['Where is the library?']
+
+From shards written by `pipelines prepare text` (or `text.prepare`):
+
+>>> tr = Translator(shards="runs/spa_eng_shards").fit()      # doctest: +SKIP
 """
 
 import logging
@@ -16,11 +20,14 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from pipelines import shards as shards_lib
 from pipelines.data import padded_batches
 from pipelines.losses import MaskedSparseCrossEntropy
 from pipelines.tokenizers import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer
 from pipelines.validation import check_sentences
+from text import shards as text_shards
 from text.pipeline import SentencePipeline
+from text.translation import shards as translation_shards
 from text.translation.config import TranslationConfig
 from text.translation.data import split_pairs
 from text.translation.model import Seq2SeqTranslator
@@ -29,6 +36,9 @@ log = logging.getLogger(__name__)
 
 SOURCE_TOKENIZER = "source.model"
 TARGET_TOKENIZER = "target.model"
+#: Quantiles of the lengths at the bucket boundaries (in memory and from
+#: shards).
+BUCKET_QUANTILES = tuple(np.linspace(0.1, 0.9, 9))
 
 
 class Translator(SentencePipeline):
@@ -59,6 +69,7 @@ class Translator(SentencePipeline):
     config_class = TranslationConfig
     state_file = "translator.json"
     export_name = "translation"
+    shard_domain = translation_shards.DOMAIN
     #: The source and target `SubwordTokenizer`s, set by `fit` (unless
     #: already set) or `load`.
     source_tokenizer = target_tokenizer = None
@@ -69,11 +80,22 @@ class Translator(SentencePipeline):
         if self.source_tokenizer is not None and self.target_tokenizer is not None:
             return
         t = self.config.tokenizer
-        seed = self.config.train.seed
-        self.source_tokenizer = SubwordTokenizer.train(
-            [s for s, _ in train], t.source_vocab, lowercase=t.lowercase_source, seed=seed)
-        self.target_tokenizer = SubwordTokenizer.train(
-            [s for _, s in train], t.target_vocab, lowercase=t.lowercase_target, seed=seed)
+        seed, sample = self.config.train.seed, t.sample_sentences
+        if isinstance(train, shards_lib.Split):
+            # Streamed into sentencepiece's trainer, which keeps a seeded
+            # sample of `tokenizer.sample_sentences`: the corpus is never
+            # held in memory.
+            sides = [text_shards.texts(train, name) for name in translation_shards.FEATURES]
+            train_tokenizer = SubwordTokenizer.train_streamed
+        else:
+            sides = [[s for s, _ in train], [s for _, s in train]]
+            train_tokenizer = SubwordTokenizer.train
+        self.source_tokenizer = train_tokenizer(
+            sides[0], t.source_vocab, lowercase=t.lowercase_source, seed=seed,
+            max_sentences=sample)
+        self.target_tokenizer = train_tokenizer(
+            sides[1], t.target_vocab, lowercase=t.lowercase_target, seed=seed,
+            max_sentences=sample)
 
     def _encode_pairs(self, pairs, where):
         """Tokenises pairs; drops (and logs) those too long or empty."""
@@ -94,6 +116,10 @@ class Translator(SentencePipeline):
         return tf.ragged.boolean_mask(src, keep_t), tf.ragged.boolean_mask(tgt, keep_t)
 
     def _dataset(self, pairs, training_mode, where):
+        """Batches of `pairs` (a list, or a `pipelines.shards.Split`
+        streamed from its shards), bucketed by length."""
+        if isinstance(pairs, shards_lib.Split):
+            return self._streamed(pairs, training_mode)
         src, tgt = self._encode_pairs(pairs, where)
         cfg = self.config
         n = int(src.nrows())
@@ -110,11 +136,30 @@ class Translator(SentencePipeline):
 
         ds = ds.map(to_example, num_parallel_calls=tf.data.AUTOTUNE)
         lengths = np.maximum(src.row_lengths().numpy(), tgt.row_lengths().numpy() + 1)
-        boundaries = sorted(set(int(b) for b in np.quantile(lengths, np.linspace(0.1, 0.9, 9))))
+        boundaries = sorted(set(int(b) for b in np.quantile(lengths, BUCKET_QUANTILES)))
         ds = padded_batches(
             ds, cfg.train.batch_size,
             lambda e: tf.maximum(tf.shape(e["source"])[0], tf.shape(e["target_in"])[0]),
             boundaries)
+        ds = ds.map(lambda b: ({"source": b["source"], "target_in": b["target_in"]},
+                               b["target_out"]))
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def _streamed(self, split, training_mode):
+        """Batches of a shard `Split`: its records (the bounded shuffle in
+        training) tokenised in the `tf.data` map, bucketed by their length in
+        characters at the boundaries of the split's length histogram, padded
+        and prefetched; no Python per pair."""
+        t = self.config.tokenizer
+
+        def parse(records):
+            return translation_shards.parse(records, self.source_tokenizer,
+                                            self.target_tokenizer, t.max_source_tokens,
+                                            t.max_target_tokens)
+
+        ds = self._stream(split, parse, training_mode)
+        ds = padded_batches(ds, self.config.train.batch_size, lambda e: e["length"],
+                            split.boundaries(BUCKET_QUANTILES))
         ds = ds.map(lambda b: ({"source": b["source"], "target_in": b["target_in"]},
                                b["target_out"]))
         return ds.prefetch(tf.data.AUTOTUNE)
@@ -133,13 +178,17 @@ class Translator(SentencePipeline):
             pad_id=PAD_ID, label_smoothing=self.config.model.label_smoothing)}
 
     # ------------------------------------------------------------------- fit
-    def fit(self, train, val=None, run_dir=None):
+    def fit(self, train=None, val=None, run_dir=None):
         """Learns the tokenizers on `train` (unless already set) and trains.
 
         Args:
-            train: `(source, target)` sentence pairs.
+            train: `(source, target)` sentence pairs, a `pipelines.shards.
+                Split` of shards written by `pipelines prepare text` (with a
+                translation config of the same direction), or None for the
+                shards of `data.shards`.
             val: validation pairs (default: a seeded `data.val_fraction` of
-                `train`, split so that no sentence is in both).
+                `train`, split so that no sentence is in both; for shards,
+                their "val" split).
             run_dir: run directory (checkpoints, history, resume); a
                 temporary one if None.
 
@@ -159,7 +208,20 @@ class Translator(SentencePipeline):
             raise ValueError("fit needs non-empty training and validation pairs.")
         return train, list(val)
 
+    def _shard_fields(self):
+        # The records hold the pairs in one direction.
+        return {"data.source": self.config.data.source, "data.target": self.config.data.target}
+
     def _prepare(self, train, val):
+        if isinstance(train, shards_lib.Split):
+            if not val:
+                raise ValueError(f"data.shards={train.shards.folder} has no 'val' split and no "
+                                 "validation pairs were given: pass val=..., or prepare the "
+                                 "shards again with data.val_fraction > 0.")
+            # The stream's map functions capture the tokenizers' resources,
+            # which the seeding at the start of `fit` may have deleted (see
+            # SubwordTokenizer.reset): fresh ones, before they are traced.
+            self._renew_resources()
         return (self._dataset(train, True, "training pairs"),
                 self._dataset(val, False, "validation pairs"))
 

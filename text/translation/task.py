@@ -6,7 +6,7 @@ import os
 
 from text import data as text_data
 from text.task import CONFIGS, SentenceTask
-from text.translation import data
+from text.translation import data, shards as translation_shards
 from text.translation.config import TranslationConfig
 from text.translation.pipeline import Translator
 
@@ -20,6 +20,11 @@ class TranslationTask(SentenceTask):
     default_config = os.path.join(CONFIGS, "spa_eng.yaml")
     pipeline_class = Translator
     predictions_key = "translations"
+    shard_source = translation_shards.TranslationSource
+
+    def examples_of(self, split, limit=None):
+        """The records of a shard `Split` as `(source, target)` pairs."""
+        return translation_shards.pairs(split, limit)
 
     def load_splits(self, config, data_dir=None):
         """`Splits` of `(source, target)` pairs, deduplicated, with no
@@ -39,5 +44,5 @@ class TranslationTask(SentenceTask):
 
 
 TASK = TranslationTask()
-load_splits, train, evaluate, export, predict = (
-    TASK.load_splits, TASK.train, TASK.evaluate, TASK.export, TASK.predict)
+load_splits, train, evaluate, export, predict, prepare = (
+    TASK.load_splits, TASK.train, TASK.evaluate, TASK.export, TASK.predict, TASK.prepare)
