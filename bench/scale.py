@@ -2,8 +2,9 @@
 
 For speech (the default config, speech/configs/fsdd.yaml) at corpus sizes
 x1, x4 and x16 of its 3,000 FSDD training sequences (3,000 / 12,000 /
-48,000: more draws of the same generator over the same real recordings),
-prints:
+48,000: more draws of the same generator over the same real recordings), and
+captioning (vision_caption/configs/scenes.yaml) at x1, x4 and x16 of its
+5,000 generated scenes (more draws of the scene generator), prints:
 
 - the time `prepare` took to write the corpus as shards (Apache Beam, the
   local multi-process runner, one worker per core);
@@ -33,37 +34,55 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
-BASE_COUNT = 3000
 WARMUP = 5
+# Per domain: its task module, default config, the training count at x1 and
+# the overrides that set the count (the test split kept small: it is not
+# measured).
+DOMAINS = {
+    "speech": ("speech.task", "speech/configs/fsdd.yaml", 3000,
+               ["data.train_count={n}", "data.test_count=50"]),
+    "vision_caption": ("vision_caption.task", "vision_caption/configs/scenes.yaml", 5000,
+                       ["data.train_count={n}", "data.test_count=50"]),
+}
 
 
-def child(mode, count, shards_dir, steps):
-    """Loads the corpus (`memory`) or opens the shards, trains `steps`
-    batches, prints one JSON line."""
-    from speech.config import SpeechConfig
-    from speech.pipeline import SpeechRecognizer
-    from speech.task import TASK
+def config_of(domain, count, shards_dir=None):
+    import importlib
+
+    module, path, _, overrides = DOMAINS[domain]
+    task = importlib.import_module(module).TASK
+    items = [o.format(n=count) for o in overrides] + ["train.verbose=0"]
+    if shards_dir:
+        items.append(f"data.shards={shards_dir}")
+    return task, task.config_class.from_yaml(os.path.join(ROOT, path), items)
+
+
+def child(domain, mode, count, shards_dir, steps):
+    """Loads the corpus (`memory`) or opens the shards, makes the training
+    dataset and the model as `Pipeline.fit` does, trains `steps` batches
+    after `WARMUP`, prints one JSON line."""
     from pipelines import shards, training
     import keras
     import tensorflow as tf
 
-    overrides = [f"data.train_count={count}", "data.test_count=50", "train.verbose=0"]
-    if mode == "shards":
-        overrides.append(f"data.shards={shards_dir}")
-    cfg = SpeechConfig.from_yaml(os.path.join(ROOT, "speech", "configs", "fsdd.yaml"),
-                                 overrides)
-    asr = SpeechRecognizer(cfg)
+    task, cfg = config_of(domain, count, shards_dir if mode == "shards" else None)
+    pipeline = task.pipeline_class(cfg)
     started = time.time()
     if mode == "shards":
         opened = shards.Shards.open(shards_dir)
-        train, val = opened.split("train"), opened.split("val")
+        train = opened.split("train")
+        val = opened.split("val") if opened.has("val") else None
     else:
-        train, val = asr._split(TASK.load_splits(cfg).train, None)
+        splits = task.load_splits(cfg)
+        train, val = pipeline._split(splits.train, splits.val)
     training.seed_everything(cfg.train.seed)
-    train_ds, _ = asr._prepare(train, val)
+    pipeline._learn(train)
+    data = pipeline._prepare(train, val)
+    pipeline.model = pipeline._build_model()
+    model = pipeline._trained_model()
+    model.compile(optimizer=training.make_optimizer(cfg.train), **pipeline._compile_args())
+    train_ds, _ = pipeline._datasets(data)
     loaded = time.time() - started
-    asr.model = asr._build_model()
-    asr.model.compile(optimizer=training.make_optimizer(cfg.train))
     batches = iter(train_ds.repeat())
 
     class Clock(keras.callbacks.Callback):
@@ -76,12 +95,11 @@ def child(mode, count, shards_dir, steps):
 
     def counted():
         for x, y in batches:
-            sizes.append(int(tf.shape(y["labels"])[0]))
+            sizes.append(int(tf.shape(tf.nest.flatten(x)[0])[0]))
             yield x, y
 
     ds = tf.data.Dataset.from_generator(counted, output_signature=train_ds.element_spec)
-    asr.model.fit(ds, steps_per_epoch=WARMUP + steps, epochs=1, verbose=0,
-                  callbacks=[clock])
+    model.fit(ds, steps_per_epoch=WARMUP + steps, epochs=1, verbose=0, callbacks=[clock])
     seconds = time.time() - clock.start
     timed = sum(sizes[WARMUP:WARMUP + steps])
     import resource
@@ -93,10 +111,10 @@ def child(mode, count, shards_dir, steps):
                                   "peak_rss_gib": round(peak / 2**20, 2)}))
 
 
-def measure(mode, count, shards_dir, steps, timeout):
+def measure(domain, mode, count, shards_dir, steps, timeout):
     """Runs `child` in a fresh process; returns its result (with its peak
     RSS in GiB), or the error."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", mode, str(count),
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", domain, mode, str(count),
            shards_dir or "-", str(steps)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -122,40 +140,39 @@ def main():
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--work", default="/tmp/pipelines-scale")
     parser.add_argument("--timeout", type=int, default=3600)
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=list(DOMAINS))
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        mode, count, shards_dir, steps = args.child
-        child(mode, int(count), shards_dir, int(steps))
+        domain, mode, count, shards_dir, steps = args.child
+        child(domain, mode, int(count), shards_dir, int(steps))
         return
 
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from speech.config import SpeechConfig
-    from speech.task import TASK
     from report import write_results
 
     rows = []
-    plan = [(m, mode) for m in sorted(args.multiples) for mode in ("shards", "memory")]
-    prepared = {}
-    for m in sorted(args.multiples):
-        count = BASE_COUNT * m
-        out = os.path.join(args.work, f"speech-x{m}")
-        cfg = SpeechConfig.from_yaml(os.path.join(ROOT, "speech", "configs", "fsdd.yaml"),
-                                     [f"data.train_count={count}", "data.test_count=50"])
-        started = time.time()
-        TASK.prepare(cfg, out, shards=16, overwrite=True)
-        prepared[m] = (out, time.time() - started)
-        print(f"prepared x{m} ({count} sequences) in {prepared[m][1]:.0f} s", flush=True)
-    for m, mode in plan:
-        out, prep_seconds = prepared[m]
-        result = measure(mode, BASE_COUNT * m, out, args.steps, args.timeout)
-        row = {"domain": "speech", "multiple": m, "examples": BASE_COUNT * m,
-               "input": mode, "prepare_seconds": round(prep_seconds, 1) if mode == "shards"
-               else None, **result}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    for domain in args.domains:
+        base = DOMAINS[domain][2]
+        prepared = {}
+        for m in sorted(args.multiples):
+            task, cfg = config_of(domain, base * m)
+            out = os.path.join(args.work, f"{domain}-x{m}")
+            started = time.time()
+            task.prepare(cfg, out, shards=16, overwrite=True)
+            prepared[m] = (out, time.time() - started)
+            print(f"{domain}: prepared x{m} ({base * m}) in {prepared[m][1]:.0f} s", flush=True)
+        for m in sorted(args.multiples):
+            out, prep_seconds = prepared[m]
+            for mode in ("shards", "memory"):
+                result = measure(domain, mode, base * m, out, args.steps, args.timeout)
+                row = {"domain": domain, "multiple": m, "examples": base * m, "input": mode,
+                       "prepare_seconds": round(prep_seconds, 1) if mode == "shards" else None,
+                       **result}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
 
     def fmt(row, key, spec):
         value = row.get(key)
