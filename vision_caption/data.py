@@ -448,6 +448,16 @@ def render_recipe(recipe):
     return render(list(recipe.shapes), recipe.image_size, rng)
 
 
+def split_loader(d, data_dir=None):
+    """`load(split)` -> the `CaptionedImage`s of one split (`train2017`,
+    `dev`, ...) of the COCO-format or Flickr8k dataset the data config `d`
+    names (its `coco_root` and `skip_missing`)."""
+    if d.dataset == "coco":
+        return lambda split: coco(split, root=d.coco_root, data_dir=data_dir,
+                                  skip_missing=d.skip_missing)
+    return lambda split: flickr8k(split, data_dir=data_dir, skip_missing=d.skip_missing)
+
+
 def holdout(examples, val_fraction, seed):
     """`(train, val)`: a seeded `val_fraction` of `examples` held out for
     validation (at least one), the captioner's rule in memory and in

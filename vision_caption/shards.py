@@ -157,13 +157,7 @@ class CaptionSource(ShardSource):
                 train_count=d.train_count, test_count=d.test_count, image_size=d.scene_size,
                 max_objects=d.max_objects, heldout_percent=d.heldout_percent, seed=d.seed)
             return {split: [("scene", r) for r in recipes[split]] for split in recipes}
-        if d.dataset == "coco":
-            def load(split):
-                return data.coco(split, root=d.coco_root, data_dir=data_dir,
-                                 skip_missing=d.skip_missing)
-        else:
-            def load(split):
-                return data.flickr8k(split, data_dir=data_dir, skip_missing=d.skip_missing)
+        load = data.split_loader(d, data_dir)
         out = {}
         for split, names in (("train", d.train_splits), ("test", d.test_splits)):
             images = [ex for name in names for ex in load(name)]

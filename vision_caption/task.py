@@ -70,13 +70,7 @@ class CaptionTask(Task):
             return data.scenes(train_count=d.train_count, test_count=d.test_count,
                                image_size=d.scene_size, max_objects=d.max_objects,
                                heldout_percent=d.heldout_percent, seed=d.seed)
-        if d.dataset == "coco":
-            def load(split):
-                return data.coco(split, root=d.coco_root, data_dir=data_dir,
-                                 skip_missing=d.skip_missing)
-        else:
-            def load(split):
-                return data.flickr8k(split, data_dir=data_dir, skip_missing=d.skip_missing)
+        load = data.split_loader(d, data_dir)
         return Splits([ex for s in d.train_splits for ex in load(s)],
                       test=[ex for s in d.test_splits for ex in load(s)])
 
