@@ -19,7 +19,7 @@ so, with the error.
     PIPELINES_DATA_DIR=../shared/data python bench/scale.py [--multiples 1 4 16] \\
         [--steps 30] [--work /tmp/scale]
 
-Writes bench/results/scale.{json,md}.
+Writes bench/results/<--name, default scale>.{json,md}.
 """
 
 import argparse
@@ -102,13 +102,20 @@ def child(domain, mode, count, shards_dir, steps):
     model.fit(ds, steps_per_epoch=WARMUP + steps, epochs=1, verbose=0, callbacks=[clock])
     seconds = time.time() - clock.start
     timed = sum(sizes[WARMUP:WARMUP + steps])
-    import resource
-
-    # The child's own peak resident set (KiB on Linux), data and training.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print("RESULT " + json.dumps({"load_seconds": round(loaded, 1),
                                   "examples_per_second": timed / seconds,
-                                  "peak_rss_gib": round(peak / 2**20, 2)}))
+                                  "peak_rss_gib": round(peak_rss_kib() / 2**20, 2)}))
+
+
+def peak_rss_kib():
+    """This process's peak resident set, in KiB: `VmHWM` of its own memory
+    map (Linux). Not `ru_maxrss`, which Linux carries over `exec` from the
+    parent that forked the process."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def measure(domain, mode, count, shards_dir, steps, timeout):
@@ -140,6 +147,7 @@ def main():
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--work", default="/tmp/pipelines-scale")
     parser.add_argument("--timeout", type=int, default=3600)
+    parser.add_argument("--name", default="scale", help="results file name (bench/results/)")
     parser.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=list(DOMAINS))
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -163,6 +171,8 @@ def main():
             started = time.time()
             task.prepare(cfg, out, shards=16, overwrite=True)
             prepared[m] = (out, time.time() - started)
+            print(f"{domain}: driver peak RSS so far {peak_rss_kib() / 2**20:.2f} GiB",
+                  flush=True)
             print(f"{domain}: prepared x{m} ({base * m}) in {prepared[m][1]:.0f} s", flush=True)
         for m in sorted(args.multiples):
             out, prep_seconds = prepared[m]
@@ -185,7 +195,7 @@ def main():
                      f"{fmt(r, 'prepare_seconds', '.0f')} | {fmt(r, 'load_seconds', '.1f')} | "
                      f"{fmt(r, 'peak_rss_gib', '.2f')} | "
                      f"{fmt(r, 'examples_per_second', '.1f')} | {r.get('error', '')} |")
-    write_results("scale", {"rows": rows, "steps": args.steps, "warmup_steps": WARMUP},
+    write_results(args.name, {"rows": rows, "steps": args.steps, "warmup_steps": WARMUP},
                   "\n".join(lines))
 
 

@@ -117,6 +117,10 @@ def worker_count():
     return max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
 
 
+# (files, workers) already warned about: `fit` asks once per dataset it makes.
+_WARNED = set()
+
+
 def worker_shard(files):
     """`(workers, this worker's ordinal)` when `files` shard files can be
     split between the workers of `TF_CONFIG` by file (at least one each);
@@ -132,6 +136,9 @@ def worker_shard(files):
     if workers == 1:
         return None
     if files < workers:
+        if (files, workers) in _WARNED:
+            return None
+        _WARNED.add((files, workers))
         log.warning(
             "%d shard file(s) for %d workers: each worker reads every file and keeps "
             "1/%d of the examples; prepare with --shards %d or more so that each reads "

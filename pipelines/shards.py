@@ -201,17 +201,38 @@ class ShardSource:
         return str(item)
 
 
-def _encode_or_skip(item, source, split):
-    from apache_beam import pvalue
+def _write_shard(task, source, folder):
+    """Encodes one shard's items and writes them to its file; returns its
+    summary (count, length histogram, skipped items) as JSON. Records go
+    straight from the worker to the file: nothing of the corpus passes
+    through the runner (the local runner would hold a whole PCollection in
+    memory for a shuffle), so memory stays flat however large the corpus. A
+    retried task rewrites its file whole."""
+    import tensorflow as tf
 
-    try:
-        encoded = list(source.encode(item))
-    except ValueError as e:
-        yield pvalue.TaggedOutput("skipped", json.dumps(
-            {"split": split, "record": source.describe(item), "reason": str(e)}))
-        return
-    for record, length in encoded:
-        yield (record, int(length))
+    split, k, n, items = task
+    name = shard_name(split, k, n)
+    examples, lengths, skipped = 0, {}, []
+    with tf.io.TFRecordWriter(os.path.join(folder, name)) as writer:
+        for item in items:
+            try:
+                encoded = list(source.encode(item))
+            except ValueError as e:
+                skipped.append({"split": split, "record": source.describe(item),
+                                "reason": str(e)})
+                continue
+            for record, length in encoded:
+                writer.write(record)
+                examples += 1
+                b = int(length) // source.length_bin
+                lengths[b] = lengths.get(b, 0) + 1
+    return json.dumps({"split": split, "file": name, "examples": examples,
+                       "lengths": sorted(lengths.items()), "skipped": skipped})
+
+
+def shard_name(split, k, n):
+    """`train-00003-of-00008.tfrecord`: Beam's and TFDS's shard naming."""
+    return f"{split}-{k:05d}-of-{n:05d}.tfrecord"
 
 
 def prepare(source, output, shards=8, beam_args=(), overwrite=False):
@@ -247,28 +268,16 @@ def prepare(source, output, shards=8, beam_args=(), overwrite=False):
     options, used_args = beam_options(beam_args)
     started = time.time()
     with files.atomic_directory(output) as tmp:
+        # One task per shard: every `shards`-th item, so that counts and
+        # lengths are balanced between shards.
+        tasks = [(split, k, shards, split_items[k::shards])
+                 for split, split_items in items.items() for k in range(shards)]
         with beam.Pipeline(runner=_runner(options, used_args), options=options) as p:
-            for split, split_items in items.items():
-                encoded = (
-                    p
-                    | f"{split}: items" >> beam.Create(split_items, reshuffle=False)
-                    | f"{split}: encode" >> beam.FlatMap(_encode_or_skip, source, split)
-                    .with_outputs("skipped", main="examples"))
-                examples = encoded.examples
-                (examples
-                 | f"{split}: records" >> beam.Map(lambda e: e[0])
-                 | f"{split}: write" >> beam.io.WriteToTFRecord(
-                     os.path.join(tmp, split), file_name_suffix=".tfrecord",
-                     num_shards=shards))
-                (examples
-                 | f"{split}: bins" >> beam.Map(lambda e, w: e[1] // w, source.length_bin)
-                 | f"{split}: count" >> beam.combiners.Count.PerElement()
-                 | f"{split}: histogram" >> beam.Map(json.dumps)
-                 | f"{split}: write histogram" >> beam.io.WriteToText(
-                     os.path.join(tmp, f"_lengths-{split}"), shard_name_template=""))
-                (encoded.skipped
-                 | f"{split}: write skipped" >> beam.io.WriteToText(
-                     os.path.join(tmp, f"_skipped-{split}"), shard_name_template=""))
+            (p
+             | "shards" >> beam.Create(tasks)
+             | "encode and write" >> beam.Map(_write_shard, source, tmp)
+             | "summaries" >> beam.io.WriteToText(os.path.join(tmp, "_summaries"),
+                                                  shard_name_template=""))
         index = _write_index(tmp, source, items, used_args, time.time() - started)
         if not sum(s["examples"] for s in index["splits"].values()):
             # Raised inside the block: nothing replaces `output`.
@@ -307,24 +316,29 @@ def _read_lines(path):
 
 
 def _write_index(folder, source, items, beam_args, seconds):
+    summaries = [json.loads(line) for line in _read_lines(os.path.join(folder, "_summaries"))]
     splits, skipped = {}, []
     for split, split_items in items.items():
-        shard_files = sorted(glob.glob(os.path.join(folder, f"{split}-*-of-*.tfrecord")))
-        entries = [dict(file=os.path.basename(f), **scan(f)) for f in shard_files]
-        histogram = sorted(json.loads(line) for line in
-                           _read_lines(os.path.join(folder, f"_lengths-{split}")))
-        split_skipped = [json.loads(line) for line in
-                         _read_lines(os.path.join(folder, f"_skipped-{split}"))]
-        split_skipped.sort(key=lambda s: s["record"])
-        skipped.extend(split_skipped)
-        for s in split_skipped:
-            log.warning("%s", s["reason"])
-        examples = sum(e["examples"] for e in entries)
+        mine = sorted((s for s in summaries if s["split"] == split), key=lambda s: s["file"])
+        entries, histogram = [], {}
+        for summary in mine:
+            found = scan(os.path.join(folder, summary["file"]))
+            if found["examples"] != summary["examples"]:
+                raise ShardsError(f"{summary['file']}: {found['examples']} records written, "
+                                  f"{summary['examples']} encoded; a worker was interrupted.")
+            entries.append({"file": summary["file"], **found})
+            for b, c in summary["lengths"]:
+                histogram[int(b)] = histogram.get(int(b), 0) + int(c)
+            skipped.extend(summary["skipped"])
+        split_skipped = sum(len(s["skipped"]) for s in mine)
         splits[split] = {
-            "items": len(split_items), "examples": examples,
-            "skipped": len(split_skipped), "shards": entries,
-            "lengths": [[int(b) * source.length_bin, int(c)] for b, c in histogram],
+            "items": len(split_items), "examples": sum(e["examples"] for e in entries),
+            "skipped": split_skipped, "shards": entries,
+            "lengths": [[b * source.length_bin, c] for b, c in sorted(histogram.items())],
         }
+    skipped.sort(key=lambda s: (s["split"], s["record"]))
+    for s in skipped:
+        log.warning("%s", s["reason"])
     if skipped:
         files.atomic_write_text(os.path.join(folder, SKIPPED_FILE),
                                 "".join(json.dumps(s) + "\n" for s in skipped))
