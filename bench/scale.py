@@ -11,7 +11,9 @@ captioning (vision_caption/configs/scenes.yaml) at x1, x4 and x16 of its
 - for each input path, in a fresh child process: peak resident memory (the
   child's `ru_maxrss`, from `os.wait4`) over the data loading and a fixed
   number of training steps, and training examples per second over those
-  steps (the first steps, which trace the graph, not counted).
+  steps (the first steps, which trace the graph, not counted); each
+  measurement is run `--repeats` times (default 2) and the fastest kept,
+  all of them in the JSON.
 
 Where the in-memory path fails or runs out of time or memory, the table says
 so, with the error.
@@ -147,6 +149,8 @@ def main():
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--work", default="/tmp/pipelines-scale")
     parser.add_argument("--timeout", type=int, default=3600)
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs of each measurement; the fastest is reported")
     parser.add_argument("--name", default="scale", help="results file name (bench/results/)")
     parser.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=list(DOMAINS))
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -164,20 +168,29 @@ def main():
     rows = []
     for domain in args.domains:
         base = DOMAINS[domain][2]
-        prepared = {}
         for m in sorted(args.multiples):
             task, cfg = config_of(domain, base * m)
             out = os.path.join(args.work, f"{domain}-x{m}")
             started = time.time()
             task.prepare(cfg, out, shards=16, overwrite=True)
-            prepared[m] = (out, time.time() - started)
-            print(f"{domain}: driver peak RSS so far {peak_rss_kib() / 2**20:.2f} GiB",
-                  flush=True)
-            print(f"{domain}: prepared x{m} ({base * m}) in {prepared[m][1]:.0f} s", flush=True)
-        for m in sorted(args.multiples):
-            out, prep_seconds = prepared[m]
+            prep_seconds = time.time() - started
+            print(f"{domain}: prepared x{m} ({base * m}) in {prep_seconds:.0f} s; driver peak "
+                  f"RSS so far {peak_rss_kib() / 2**20:.2f} GiB", flush=True)
+            # The shards just written are flushed first: the kernel writing
+            # back gigabytes of dirty pages would slow the next measurement.
+            os.sync()
+            time.sleep(5)
             for mode in ("shards", "memory"):
-                result = measure(domain, mode, base * m, out, args.steps, args.timeout)
+                # The best of `--repeats` runs: right after a run that used
+                # much memory or wrote gigabytes, this shared 2-core machine
+                # runs the next one up to 2x slower for a while.
+                runs = [measure(domain, mode, base * m, out, args.steps, args.timeout)
+                        for _ in range(args.repeats)]
+                done = [r for r in runs if "error" not in r]
+                result = max(done, key=lambda r: r["examples_per_second"]) if done else runs[0]
+                if len(done) > 1:
+                    result = {**result, "examples_per_second_runs": [
+                        round(r["examples_per_second"], 1) for r in done]}
                 row = {"domain": domain, "multiple": m, "examples": base * m, "input": mode,
                        "prepare_seconds": round(prep_seconds, 1) if mode == "shards" else None,
                        **result}
