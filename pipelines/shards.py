@@ -226,8 +226,13 @@ def _write_shard(task, source, folder):
                 examples += 1
                 b = int(length) // source.length_bin
                 lengths[b] = lengths.get(b, 0) + 1
-    return json.dumps({"split": split, "file": name, "examples": examples,
-                       "lengths": sorted(lengths.items()), "skipped": skipped})
+    # Counted and checksummed here, on the worker that wrote it, in
+    # parallel: the driver does not read the corpus again.
+    found = scan(os.path.join(folder, name))
+    if found["examples"] != examples:
+        raise ShardsError(f"{name}: {found['examples']} records written, {examples} encoded.")
+    return json.dumps({"split": split, "file": name, "lengths": sorted(lengths.items()),
+                       "skipped": skipped, **found})
 
 
 def shard_name(split, k, n):
@@ -322,11 +327,7 @@ def _write_index(folder, source, items, beam_args, seconds):
         mine = sorted((s for s in summaries if s["split"] == split), key=lambda s: s["file"])
         entries, histogram = [], {}
         for summary in mine:
-            found = scan(os.path.join(folder, summary["file"]))
-            if found["examples"] != summary["examples"]:
-                raise ShardsError(f"{summary['file']}: {found['examples']} records written, "
-                                  f"{summary['examples']} encoded; a worker was interrupted.")
-            entries.append({"file": summary["file"], **found})
+            entries.append({k: summary[k] for k in ("file", "examples", "bytes", "sha256")})
             for b, c in summary["lengths"]:
                 histogram[int(b)] = histogram.get(int(b), 0) + int(c)
             skipped.extend(summary["skipped"])
@@ -575,8 +576,8 @@ def histogram_boundaries(histogram, bin_width, quantiles=QUANTILES):
 
 
 def length_histogram(lengths, bin_width):
-    """`[(bin start, count), ...]` of `lengths`, as `prepare` records it:
-    the in-memory path buckets by the same rule."""
+    """`[(bin start, count), ...]` of `lengths`, binned as `prepare`
+    records them in the index."""
     counts = {}
     for n in lengths:
         b = (int(n) // bin_width) * bin_width

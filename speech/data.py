@@ -28,6 +28,7 @@ Example:
 
 import dataclasses
 import glob
+import itertools
 import logging
 import os
 import re
@@ -613,24 +614,37 @@ def ljspeech(data_dir=None, sample_rate=16000, limit=None):
         A list of `Utterance`s in metadata order.
     """
     folder = locate_in_archive(LJSPEECH, data_dir)
-    metadata = os.path.join(folder, "metadata.csv")
     utterances = []
-    with open(metadata, encoding="utf-8") as f:
+    # islice: no line past the limit is read.
+    for wav, raw, where in itertools.islice(ljspeech_rows(folder), limit):
+        text = normalize_text(raw)
+        if not text:
+            clip = os.path.splitext(os.path.basename(wav))[0]
+            raise ValueError(f"{where}: empty transcript for {clip}.")
+        utterances.append(Utterance(load_audio(wav, sample_rate), text, wav))
+    return utterances
+
+
+def ljspeech_rows(folder):
+    """An iterator of `(wav path, raw transcript, "<metadata.csv>, line
+    N")`, one per line of an LJ Speech folder's `metadata.csv`
+    (`id|raw|normalized`; the normalized column, else the raw one). A
+    malformed line raises naming it."""
+    metadata = os.path.join(folder, "metadata.csv")
+    # Opened now (a missing file fails at the call), read lazily.
+    return _ljspeech_lines(folder, metadata, open(metadata, encoding="utf-8"))
+
+
+def _ljspeech_lines(folder, metadata, f):
+    with f:
         for number, line in enumerate(f, start=1):
-            if limit is not None and len(utterances) >= limit:
-                break
             line = line.rstrip("\r\n")
             if not line.strip():
                 continue
             clip, raw, normalized = _fields(line, "|", f"{metadata}, line {number}",
                                             "'|'-separated fields (id|raw|normalized)", 3)
-            text = normalize_text(normalized or raw)
-            if not text:
-                raise ValueError(f"{metadata}, line {number}: empty transcript for {clip}.")
-            wav = os.path.join(folder, "wavs", clip + ".wav")
-            audio = load_audio(wav, sample_rate)
-            utterances.append(Utterance(audio, text, wav))
-    return utterances
+            yield (os.path.join(folder, "wavs", clip + ".wav"), normalized or raw,
+                   f"{metadata}, line {number}")
 
 
 def librispeech(root, sample_rate=16000, limit=None):
@@ -647,19 +661,39 @@ def librispeech(root, sample_rate=16000, limit=None):
     Returns:
         A list of `Utterance`s, sorted by transcript file then line.
     """
+    utterances = []
+    for audio_path, raw, where in itertools.islice(librispeech_rows(root), limit):
+        text = normalize_text(raw)
+        if not text:
+            clip = os.path.splitext(os.path.basename(audio_path))[0]
+            raise ValueError(f"{where}: empty transcript for {clip}.")
+        utterances.append(Utterance(load_audio(audio_path, sample_rate), text, audio_path))
+    return utterances
+
+
+def librispeech_rows(root):
+    """An iterator of `(flac path, raw transcript, "<trans.txt>, line N")`,
+    one per line of the `*/*/*.trans.txt` files under a LibriSpeech-style `root`
+    (`ID TRANSCRIPT`; the audio is `ID.flac` beside them).
+
+    Raises:
+        FileNotFoundError: no transcript file under `root`.
+        ValueError: a line that is not `ID TRANSCRIPT`, naming it.
+    """
     root = os.fspath(root)
     transcripts = sorted(glob.glob(os.path.join(root, "*", "*", "*.trans.txt")))
     if not transcripts:
         raise FileNotFoundError(
             f"No LibriSpeech transcripts (*/*/*.trans.txt) under {root}."
         )
-    utterances = []
+    return _librispeech_lines(transcripts)
+
+
+def _librispeech_lines(transcripts):
     for trans in transcripts:
         folder = os.path.dirname(trans)
         with open(trans, encoding="utf-8") as f:
             for number, line in enumerate(f, start=1):
-                if limit is not None and len(utterances) >= limit:
-                    return utterances
                 if not line.strip():
                     continue
                 parts = line.strip().split(maxsplit=1)
@@ -668,9 +702,4 @@ def librispeech(root, sample_rate=16000, limit=None):
                         f"{trans}, line {number}: expected 'ID TRANSCRIPT', "
                         f"found {line.strip()!r}."
                     )
-                text = normalize_text(parts[1])
-                if not text:
-                    raise ValueError(f"{trans}, line {number}: empty transcript for {parts[0]}.")
-                audio_path = os.path.join(folder, parts[0] + ".flac")
-                utterances.append(Utterance(load_audio(audio_path, sample_rate), text, audio_path))
-    return utterances
+                yield os.path.join(folder, parts[0] + ".flac"), parts[1], f"{trans}, line {number}"

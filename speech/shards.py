@@ -147,35 +147,11 @@ def _manifest_items(manifest):
 
 
 def _ljspeech_items(folder):
-    metadata = os.path.join(folder, "metadata.csv")
-    items = []
-    with open(metadata, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            clip, raw, normalized = data._fields(
-                line, "|", f"{metadata}, line {number}",
-                "'|'-separated fields (id|raw|normalized)", 3)
-            items.append(("clip", (os.path.join(folder, "wavs", clip + ".wav"),
-                                   normalized or raw, f"{metadata}, line {number}")))
-    return items
+    return [("clip", row) for row in data.ljspeech_rows(folder)]
 
 
 def _librispeech_items(root):
-    items = []
-    for trans in sorted(glob.glob(os.path.join(root, "*", "*", "*.trans.txt"))):
-        with open(trans, encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                parts = line.strip().split(maxsplit=1)
-                if not parts:
-                    continue
-                if len(parts) != 2:
-                    raise ValueError(f"{trans}, line {number}: expected 'ID TRANSCRIPT', "
-                                     f"found {line.strip()!r}.")
-                path = os.path.join(os.path.dirname(trans), parts[0] + ".flac")
-                items.append(("clip", (path, parts[1], f"{trans}, line {number}")))
-    return items
+    return [("clip", row) for row in data.librispeech_rows(root)]
 
 
 def _input_items(input):

@@ -66,6 +66,9 @@ class TextSource(ShardSource):
     kind = "TSV"
 
     def __init__(self, config, data_dir=None, input=None):
+        d = config.data
+        # The in-memory split's settings; `_configure` adds the task's own.
+        self.val_fraction, self.test_fraction, self.seed = d.val_fraction, d.test_fraction, d.seed
         self._configure(config)
         files = self._files(config, data_dir, os.fspath(input) if input is not None else None)
         self.sources = [os.path.abspath(path) for path, _ in files]

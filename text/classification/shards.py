@@ -55,7 +55,6 @@ class ClassificationSource(TextSource):
     def _configure(self, config):
         d = config.data
         self.max_examples = d.max_examples
-        self.val_fraction, self.test_fraction, self.seed = d.val_fraction, d.test_fraction, d.seed
 
     def _files(self, config, data_dir, input):
         d = config.data

@@ -51,7 +51,6 @@ class TranslationSource(TextSource):
     def _configure(self, config):
         d = config.data
         self.max_pairs = d.max_pairs
-        self.val_fraction, self.test_fraction, self.seed = d.val_fraction, d.test_fraction, d.seed
         self.fields = {"data.source": d.source, "data.target": d.target}
 
     def _files(self, config, data_dir, input):
