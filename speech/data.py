@@ -613,15 +613,21 @@ def ljspeech(data_dir=None, sample_rate=16000, limit=None):
     Returns:
         A list of `Utterance`s in metadata order.
     """
-    folder = locate_in_archive(LJSPEECH, data_dir)
+    return _utterances(ljspeech_rows(locate_in_archive(LJSPEECH, data_dir)), sample_rate,
+                       limit)
+
+
+def _utterances(rows, sample_rate, limit):
+    """The `Utterance`s of `(audio path, raw transcript, where)` rows, the
+    first `limit` (no row past it is read); an empty transcript raises
+    naming its line and clip."""
     utterances = []
-    # islice: no line past the limit is read.
-    for wav, raw, where in itertools.islice(ljspeech_rows(folder), limit):
+    for path, raw, where in itertools.islice(rows, limit):
         text = normalize_text(raw)
         if not text:
-            clip = os.path.splitext(os.path.basename(wav))[0]
+            clip = os.path.splitext(os.path.basename(path))[0]
             raise ValueError(f"{where}: empty transcript for {clip}.")
-        utterances.append(Utterance(load_audio(wav, sample_rate), text, wav))
+        utterances.append(Utterance(load_audio(path, sample_rate), text, path))
     return utterances
 
 
@@ -661,14 +667,7 @@ def librispeech(root, sample_rate=16000, limit=None):
     Returns:
         A list of `Utterance`s, sorted by transcript file then line.
     """
-    utterances = []
-    for audio_path, raw, where in itertools.islice(librispeech_rows(root), limit):
-        text = normalize_text(raw)
-        if not text:
-            clip = os.path.splitext(os.path.basename(audio_path))[0]
-            raise ValueError(f"{where}: empty transcript for {clip}.")
-        utterances.append(Utterance(load_audio(audio_path, sample_rate), text, audio_path))
-    return utterances
+    return _utterances(librispeech_rows(root), sample_rate, limit)
 
 
 def librispeech_rows(root):
