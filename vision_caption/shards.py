@@ -344,52 +344,61 @@ def vocabulary(split, min_count=1, max_words=None, max_length=None, first_only=F
 
 def parse(records, vocab, image_size, min_side=preprocess.DEFAULT_MIN_SIDE,
           max_pixels=preprocess.DEFAULT_MAX_PIXELS, max_length=20, max_captions=5,
-          first_only=False):
+          first_only=False, chunk=256):
     """Serialised records -> `{"image": uint8 [s, s, 3], "cin": int32 [c,
     t], "cout": int32 [c, t]}`, in TensorFlow ops (`tf.data` map and filter
-    functions): the elements the in-memory captioner makes of its arrays.
+    functions): the elements the in-memory captioner makes of its arrays,
+    in the order of `records`.
 
     Each image's captions (its first with `first_only`) are tokenised by
     `vocab`'s lookup table; empty ones and ones longer than `max_length - 1`
     words are dropped, at most `max_captions` kept, and an image left
     without a caption is dropped before its bytes are decoded; `cin` is BOS
     + tokens, `cout` tokens + EOS, padded with PAD. The image is decoded and
-    resized to `image_size` by the graph preprocessing every path shares
-    (`preprocess.decode_image`).
+    resized to `image_size` as `preprocess.decode_image` does, without its
+    checks, which `prepare` made with the same limits
+    (`preprocess.decode_validated`).
+
+    The captions are parsed and tokenised `chunk` records at a time: per
+    record, the dozens of small ops cost more CPU than the training step
+    can spare on a small machine.
 
     Args:
         records: a dataset of serialised records (`Split.records`).
         vocab: the captioner's `WordVocabulary`.
         image_size: the model's image size.
-        min_side, max_pixels: the size limits (`prepare` kept only images
-            within them, and training checks they are the same).
+        min_side, max_pixels: the size limits `prepare` kept images within
+            (training checks they are the config's); not checked again.
         max_length: the model's `max_length`.
         max_captions: `data.max_captions_per_image`.
         first_only: `data.train_captions == "first"`.
+        chunk: records parsed and tokenised together.
     """
+    del min_side, max_pixels  # Checked by `prepare` (see `decode_validated`).
     spec = FEATURES
 
-    def captions_of(record):
-        e = tf.io.parse_single_example(record, spec)
-        captions = tf.sparse.to_dense(e["captions"])
+    def captions_of(batch):
+        e = tf.io.parse_example(batch, spec)
+        captions = tf.RaggedTensor.from_sparse(e["captions"])      # [b, (c)]
         if first_only:
-            captions = captions[:1]
-        tokens = vocab.tokenize(captions)
-        lengths = tokens.row_lengths()
+            captions = captions[:, :1]
+        tokens = captions.with_flat_values(vocab.tokenize(captions.flat_values))
+        lengths = tokens.row_lengths(axis=2)                       # [b, (c)]
         usable = tf.logical_and(lengths >= 1, lengths <= max_length - 1)
-        tokens = tf.ragged.boolean_mask(tokens, usable)[:max_captions]
-        n = tokens.nrows()
-        bos = tf.RaggedTensor.from_tensor(tf.fill(tf.stack([n, 1]), BOS_ID))
-        eos = tf.RaggedTensor.from_tensor(tf.fill(tf.stack([n, 1]), EOS_ID))
-        return {"image": e["image"], "name": e["name"],
-                "cin": tf.concat([bos, tokens], axis=1).to_tensor(PAD_ID),
-                "cout": tf.concat([tokens, eos], axis=1).to_tensor(PAD_ID)}
+        tokens = tf.ragged.boolean_mask(tokens, usable)[:, :max_captions]
+        keep = tokens.row_lengths() > 0
+        tokens = tf.ragged.boolean_mask(tokens, keep)              # [b', (c), (t)]
+        each = tokens.values                                       # [n, (t)]
+        ends = tf.fill(tf.stack([each.nrows(), 1]), BOS_ID)
+        bos = tf.RaggedTensor.from_tensor(ends)
+        eos = tf.RaggedTensor.from_tensor(tf.fill(tf.shape(ends), EOS_ID))
+        return {"image": tf.boolean_mask(e["image"], keep),
+                "cin": tokens.with_values(tf.concat([bos, each], axis=1)),
+                "cout": tokens.with_values(tf.concat([each, eos], axis=1))}
 
     def decoded(e):
-        return {"image": preprocess.decode_image(e["image"], image_size, min_side, max_pixels,
-                                                 e["name"]),
-                "cin": e["cin"], "cout": e["cout"]}
+        return {"image": preprocess.decode_validated(e["image"], image_size),
+                "cin": e["cin"].to_tensor(PAD_ID), "cout": e["cout"].to_tensor(PAD_ID)}
 
-    ds = records.map(captions_of, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.filter(lambda e: tf.shape(e["cin"])[0] > 0)
-    return ds.map(decoded, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = records.batch(chunk).map(captions_of, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.unbatch().map(decoded, num_parallel_calls=tf.data.AUTOTUNE)

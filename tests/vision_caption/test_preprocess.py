@@ -131,3 +131,26 @@ def test_arrays_go_through_png(rgb):
         preprocess.array_to_png(np.zeros((4, 4), "int64"))
     with pytest.raises(ValueError, match="contains NaN"):
         preprocess.array_to_png(np.full((4, 4), np.nan))
+
+
+def test_validated_decode_gives_the_pixels_of_decode_image(rgb):
+    # The stream of prepared shards decodes without the checks; the pixels
+    # must be the checked decoder's, for every format and channel layout.
+    cases = [_png(rgb), _png(rgb[..., :1]), _png(rgb[..., :2]),
+             _png(np.concatenate([rgb, rgb[..., :1]], -1)), _png(rgb.astype("uint16") * 257),
+             tf.io.encode_jpeg(rgb).numpy(), _pil(rgb, "GIF"), _pil(rgb, "BMP"),
+             _pil(rgb, "WEBP"), _png(rgb[:SIZE, :SIZE])]
+    for i, data in enumerate(cases):
+        np.testing.assert_array_equal(
+            preprocess.decode_validated(tf.constant(data), SIZE).numpy(), _decode(data),
+            err_msg=f"case {i}")
+
+
+def test_an_image_at_the_size_keeps_its_pixels(rgb):
+    # Not resampled (resampling at scale 1 would give the same pixels).
+    square = rgb[:SIZE, :SIZE]
+    np.testing.assert_array_equal(_decode(_png(square)), square)
+    np.testing.assert_array_equal(
+        _decode(_png(square.astype("uint16") * 257)), square)
+    # A different size is still resampled to the size.
+    assert _decode(_png(rgb[:SIZE + 1, :SIZE])).shape == (SIZE, SIZE, 3)

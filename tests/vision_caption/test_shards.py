@@ -239,3 +239,40 @@ def test_input_items_find_the_images(tmp_path):
                   ("A black picture .", "darkness"), "b.jpg"))]
     with pytest.raises(FileNotFoundError, match="--input .*missing.json: no such file"):
         caption_shards.input_items(tmp_path / "missing.json")
+
+
+def test_parse_keeps_order_and_drops_images_without_a_usable_caption():
+    import tensorflow as tf
+
+    from pipelines.tokenizers import BOS_ID, EOS_ID, PAD_ID
+
+    vocab = WordVocabulary.build(["a red square", "a blue circle left of it"])
+    rng = np.random.default_rng(0)
+    pixels = [rng.integers(0, 256, (8, 8, 3)).astype("uint8") for _ in range(5)]
+    captions = [["a red square", "a circle"],
+                ["a blue circle left of it a red square"],    # too long: dropped image
+                ["", "red"],                                  # the empty one dropped
+                [],                                           # no caption: dropped
+                ["a circle", "a square", "a red circle"]]     # at most 2 kept
+    records = tf.data.Dataset.from_tensor_slices([
+        caption_shards.example(image=preprocess.array_to_png(p), captions=c, name=f"im{i}")
+        for i, (p, c) in enumerate(zip(pixels, captions))])
+
+    def parsed(chunk):
+        return list(caption_shards.parse(records, vocab, 8, max_length=6, max_captions=2,
+                                         chunk=chunk).as_numpy_iterator())
+
+    whole = parsed(256)
+    assert [e["image"].tobytes() for e in whole] == [pixels[i].tobytes() for i in (0, 2, 4)]
+    ids = vocab.tokenize(tf.constant(["a red square", "red", "a circle"])).to_list()
+    np.testing.assert_array_equal(whole[1]["cin"], [[BOS_ID] + ids[1]])
+    np.testing.assert_array_equal(whole[1]["cout"], [ids[1] + [EOS_ID]])
+    np.testing.assert_array_equal(whole[0]["cin"][0], [BOS_ID] + ids[0])
+    assert whole[0]["cin"].shape == (2, 4) and whole[0]["cout"][1, -1] == PAD_ID
+    assert whole[2]["cin"].shape[0] == 2
+    np.testing.assert_array_equal(whole[2]["cout"][0], ids[2] + [EOS_ID])
+    # Chunks of any size give the same elements, in the same order.
+    for chunk in (1, 2):
+        for a, b in zip(parsed(chunk), whole, strict=True):
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key])
