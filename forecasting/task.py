@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting import data
+from forecasting.batch import WindowReader
 from forecasting.config import ForecastingConfig
 from forecasting.pipeline import Forecaster
 from pipelines.task import Task
@@ -19,6 +20,7 @@ class ForecastingTask(Task):
     default_config = os.path.join(os.path.dirname(__file__), "configs", "etth1.yaml")
     pipeline_class = Forecaster
     predictions_key = "forecast"
+    batch_reader_class = WindowReader
 
     def load_splits(self, config, data_dir=None):
         d = config.data

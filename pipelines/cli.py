@@ -81,13 +81,26 @@ def _add_common(parser, command):
         parser.add_argument("--export-dir", help="target (default: <run-dir>/export)")
     if command == "predict":
         parser.add_argument("--input", required=True,
-                            help="input file (or folder / list file, by domain)")
-        parser.add_argument("--output", help="output file (default: stdout)")
+                            help="input file (or folder / list file, by domain; with "
+                                 "--engine beam also a glob)")
+        parser.add_argument("--output", help="output file (default: stdout; with --engine "
+                                             "beam required: the JSON lines file)")
+        parser.add_argument("--engine", choices=["beam"],
+                            help="beam: run the export (--export-dir) on Apache Beam "
+                                 "RunInference, batched, errors to <output>.errors.jsonl "
+                                 "(default: in this process, on the run's saved model)")
+        parser.add_argument("--export-dir", help="with --engine beam: the SavedModel "
+                                                 "(default: <run-dir>/export)")
+        parser.add_argument("--batch-size", type=int, default=32,
+                            help="with --engine beam: examples per serve call (default 32)")
+        parser.add_argument("--no-bucketing", action="store_true",
+                            help="with --engine beam: batch in arrival order, not by length")
         parser.add_argument("--skip-bad", action="store_true",
                             help="skip inputs that cannot be read, report them, and exit "
                                  f"with status {SKIPPED_STATUS} if any was skipped")
         parser.add_argument("--allow-skipped", action="store_true",
-                            help="with --skip-bad: exit 0 even when inputs were skipped")
+                            help="with --skip-bad (or --engine beam): exit 0 even when inputs "
+                                 "were skipped (or became error records)")
 
 
 def build_parser(domain=None):
@@ -178,7 +191,8 @@ def main(argv=None, domain=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(domain)
     args, beam_args = parser.parse_known_args(argv)
-    if beam_args and args.command != "prepare":
+    beam = args.command == "prepare" or getattr(args, "engine", None) == "beam"
+    if beam_args and not beam:
         parser.error(f"unrecognized arguments: {' '.join(beam_args)}")
     if not args.native_logs:
         from pipelines import logs
@@ -199,6 +213,16 @@ def main(argv=None, domain=None):
             result = _prepare(task, args, beam_args)
             print(json.dumps(result, indent=2, default=str))
             return 0
+        if args.command == "predict" and args.engine == "beam":
+            from pipelines.batch import BatchError
+
+            try:
+                result = _batch_predict(task, args, beam_args)
+            except BatchError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 1
+            print(json.dumps(result, indent=2, default=str))
+            return SKIPPED_STATUS if result["errors"] and not args.allow_skipped else 0
         config, run_dir, data_dir = resolve(args, task, args.command)
         if args.command == "train":
             result = task.train(config, run_dir, data_dir)
@@ -219,6 +243,24 @@ def main(argv=None, domain=None):
     if result is not None:
         print(json.dumps(result, indent=2, default=str))
     return status
+
+
+def _batch_predict(task, args, beam_args):
+    """`pipelines predict --engine beam`: the export on Beam RunInference."""
+    if not args.output:
+        raise ValueError("--engine beam needs --output PATH (the JSON lines file to write).")
+    export_dir = args.export_dir
+    if not export_dir:
+        if not args.run_dir:
+            raise ValueError("--engine beam needs --export-dir DIR (or --run-dir of a trained "
+                             "run, whose export/ is used).")
+        export_dir = os.path.join(args.run_dir, "export")
+    if args.data_dir:
+        from pipelines import data as data_lib
+
+        os.environ[data_lib.ENV_VAR] = os.path.abspath(args.data_dir)
+    return task.batch_predict(export_dir, args.input, args.output, batch_size=args.batch_size,
+                              bucketing=not args.no_bucketing, beam_args=beam_args)
 
 
 def _prepare(task, args, beam_args):

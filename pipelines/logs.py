@@ -75,7 +75,10 @@ def quiet_native_logs():
             sys.stderr.flush()
         except (OSError, ValueError):
             pass
-        os.dup2(original, 2)
+        try:
+            os.dup2(original, 2)
+        except OSError:  # the saved stderr is gone already (closed by a test harness)
+            return
         thread.join(timeout=2)
 
     atexit.register(restore)

@@ -109,6 +109,40 @@ class Task:
         return shards_lib.prepare(source, output, shards=shards, beam_args=beam_args,
                                   overwrite=overwrite)
 
+    # ---------------------------------------------------------------- batch
+    #: The domain's `pipelines.batch.BatchReader` class, made from an
+    #: export's metadata (None: no batch prediction).
+    batch_reader_class = None
+
+    def export_names(self):
+        """The `pipeline` names in the metadata of this domain's exports."""
+        return (self.pipeline_class.export_name,)
+
+    def batch_reader(self, metadata, where="the export"):
+        """The `BatchReader` for an export of this domain (`metadata`, its
+        `metadata.json`).
+
+        Raises:
+            ValueError: the export is another domain's (naming `where`).
+        """
+        found, names = metadata.get("pipeline"), self.export_names()
+        if found not in names or self.batch_reader_class is None:
+            raise ValueError(f"{where} is an export of {found!r}, not of the {self.name} "
+                             f"domain ({' or '.join(repr(n) for n in names)}).")
+        return self.batch_reader_class(metadata)
+
+    def batch_predict(self, export_dir, input, output, batch_size=32, bucketing=True,
+                      beam_args=()):
+        """Runs the export on every input of `input` with Apache Beam
+        RunInference, results to the JSON lines file `output`, errors beside
+        it; returns the summary (see `pipelines.batch.predict`)."""
+        from pipelines import batch, export as export_lib
+
+        metadata = export_lib.read_metadata(export_dir)
+        reader = self.batch_reader(metadata, where=os.path.abspath(os.fspath(export_dir)))
+        return batch.predict(export_dir, input, output, reader=reader, batch_size=batch_size,
+                             bucketing=bucketing, beam_args=beam_args)
+
     def splits_for(self, config, data_dir=None):
         """`load_splits`, or with `data.shards` set, the shards' `Split`s
         for training and their test split read into memory for scoring."""

@@ -62,6 +62,8 @@ DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven",
 
 # A clip whose peak absolute amplitude is below this is refused as silent.
 SILENCE_PEAK = 1e-4
+#: The audio files `predict` takes from a folder.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 # Leading/trailing silence of each FSDD recording is trimmed before it goes
 # into a sequence: frames more than this many dB below the peak are cut.
 TRIM_TOP_DB = 40

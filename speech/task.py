@@ -4,12 +4,11 @@ import os
 
 from pipelines.data import Splits
 from pipelines.task import Task
-from speech import data, shards as speech_shards
+from speech import batch as speech_batch, data, shards as speech_shards
 from speech.config import SpeechConfig
 from speech.pipeline import SpeechRecognizer
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
 class SpeechTask(Task):
@@ -23,6 +22,7 @@ class SpeechTask(Task):
     pipeline_class = SpeechRecognizer
     predictions_key = "transcripts"
     shard_source = speech_shards.SpeechSource
+    batch_reader_class = speech_batch.SpeechReader
 
     def examples_of(self, split, limit=None):
         return speech_shards.utterances(split, limit)
@@ -57,9 +57,9 @@ class SpeechTask(Task):
         reason)."""
         if os.path.isdir(input_path):
             paths = sorted(os.path.join(input_path, n) for n in os.listdir(input_path)
-                           if n.lower().endswith(AUDIO_SUFFIXES))
+                           if n.lower().endswith(data.AUDIO_SUFFIXES))
             if not paths:
-                raise ValueError(f"No audio files ({', '.join(AUDIO_SUFFIXES)}) in "
+                raise ValueError(f"No audio files ({', '.join(data.AUDIO_SUFFIXES)}) in "
                                  f"{input_path}.")
         elif input_path.endswith((".tsv", ".txt")):
             paths = [p for p, _ in data.read_manifest(input_path)]

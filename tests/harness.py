@@ -304,3 +304,50 @@ def run_pipeline_test(pipeline, inputs, tmp_path, sample=None, bad_inputs=(),
         else:
             np.testing.assert_allclose(got, want, atol=atol)
     return reloaded, outputs
+
+
+#: The local runner in this process, one worker: the fastest start for tests.
+BEAM_IN_PROCESS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def run_batch_test(task, export_dir, input, errors, tmp_path, batch_size=2, atol=1e-5,
+                   bucketing=True):
+    """Checks a batch prediction job on Beam the way every domain's must
+    hold up: every input is a result or an error (counted and written); a
+    result equals the export's `serve` on that input alone; each bad input
+    is an error record whose reason matches.
+
+    Args:
+        task: the domain's `Task`.
+        export_dir: an export of the domain.
+        input: what `--input` takes (a glob, a folder, a file).
+        errors: `{input name: reason regex}` of the bad inputs.
+        tmp_path: where the output goes.
+
+    Returns:
+        `(summary, results by input name)`.
+    """
+    from pipelines import batch
+
+    out = os.path.join(tmp_path, "out", "predictions.jsonl")
+    summary = task.batch_predict(export_dir, input, out, batch_size=batch_size,
+                                 bucketing=bucketing, beam_args=BEAM_IN_PROCESS)
+    results, failed = batch.read_records(out), batch.read_records(batch.errors_path(out))
+    assert summary["results"] == len(results) and summary["errors"] == len(failed)
+    assert summary["inputs"] == len(results) + len(failed)
+    assert not set(results) & set(failed)
+    assert sorted(failed) == sorted(errors), failed
+    for name, reason in errors.items():
+        assert re.search(reason, failed[name]["error"]), (name, failed[name]["error"])
+    # `serve` on one input at a time, in this process.
+    alone = {r["input"]: r for r in batch.plain_loop(export_dir, input, batch_size=1)[0]}
+    assert sorted(alone) == sorted([*results, *failed])
+    for name, record in results.items():
+        assert set(record) == set(alone[name]), name
+        for key, value in record.items():
+            assert_same_answers(value if not isinstance(value, dict) else list(value.values()),
+                                alone[name][key] if not isinstance(value, dict)
+                                else list(alone[name][key].values()), atol)
+    for name, record in failed.items():
+        assert record["error"] == alone[name]["error"]
+    return summary, results

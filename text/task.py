@@ -22,6 +22,7 @@ import os
 from pipelines import shards as shards_lib
 from pipelines.task import Task
 from text import data
+from text.batch import SentenceReader
 from text.config import TextConfig
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
@@ -37,6 +38,7 @@ class SentenceTask(Task):
     """
 
     name = "text"
+    batch_reader_class = SentenceReader
 
     def export_sample(self, pipeline, splits, n=8):
         """The first `n` sentences of the test split (or of val, or of
@@ -111,6 +113,12 @@ class TextTask(Task):
 
     def predict(self, config, *args, **kwargs):
         return self.task_for(config).predict(config, *args, **kwargs)
+
+    # Batch prediction: either task's exports take sentences.
+    batch_reader_class = SentenceReader
+
+    def export_names(self):
+        return tuple(self._task(name).pipeline_class.export_name for name in self.tasks)
 
     # Hooks that take a shard split: the task it was prepared for.
     def examples_of(self, split, limit=None):

@@ -55,6 +55,8 @@ COCO_ANNOTATIONS = Dataset(
     archive_member="annotations",
 )
 COCO_IMAGE_URL = "http://images.cocodataset.org/zips/{split}.zip"
+#: The image files `predict` takes from a folder.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 FLICKR8K_IMAGES = Dataset(
     "flickr8k/Flicker8k_Dataset",  # sic: the archive's folder name
     url="https://github.com/jbrownlee/Datasets/releases/download/Flickr8k/Flickr8k_Dataset.zip",

@@ -19,11 +19,10 @@ from pipelines import shards as shards_lib
 from pipelines.data import Splits
 from pipelines.files import utf8_lines
 from pipelines.task import Task
-from vision_caption import data, shards as caption_shards
+from vision_caption import batch as caption_batch, data, shards as caption_shards
 from vision_caption.config import CaptionConfig
 from vision_caption.pipeline import Captioner
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 #: With `data.evaluate_train` and training from shards, the training images
 #: scored: the first this many records (the split may not fit in memory).
 EVALUATE_TRAIN_LIMIT = 2000
@@ -35,7 +34,7 @@ def _inputs(input_path):
     """An image file, a folder of images, or a text file listing image paths."""
     if os.path.isdir(input_path):
         return sorted(os.path.join(input_path, n) for n in os.listdir(input_path)
-                      if n.lower().endswith(IMAGE_SUFFIXES))
+                      if n.lower().endswith(data.IMAGE_SUFFIXES))
     if input_path.lower().endswith(".txt"):
         base = os.path.dirname(os.path.abspath(input_path))
         return [p if os.path.isabs(p) else os.path.join(base, p)
@@ -56,6 +55,7 @@ class CaptionTask(Task):
     pipeline_class = Captioner
     default_config = os.path.join(os.path.dirname(__file__), "configs", "scenes.yaml")
     shard_source = caption_shards.CaptionSource
+    batch_reader_class = caption_batch.CaptionReader
 
     def examples_of(self, split, limit=None):
         """The records of a shard `Split` as `CaptionedImage`s (the stored

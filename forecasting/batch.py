@@ -1,0 +1,47 @@
+"""Forecasting many series with an export, on Apache Beam (`pipelines
+predict forecasting --engine beam`; see `pipelines.batch`).
+
+Each CSV file is one input, read as `predict` reads it
+(`forecasting.data.load_csv` with the export's columns; a missing value is
+refused, naming it): its last `lookback` rows are the window; a file with
+fewer rows, or with an infinite value, is refused with the reason. Windows
+all have the same shape: no bucketing. Its record is `{"input": path,
+"columns": [...], "forecast": [[...] per step]}` in original units.
+"""
+
+import numpy as np
+
+from forecasting import data
+from pipelines.batch import BatchReader
+
+
+class WindowReader(BatchReader):
+    """CSV files -> `serve(history)`'s input; forecasts out.
+
+    Args:
+        metadata: the forecasting export's metadata (its `columns` and the
+            lookback of its `history` input).
+    """
+
+    suffixes = (".csv",)
+
+    def __init__(self, metadata):
+        super().__init__(metadata)
+        self.columns = list(metadata["columns"])
+        self.lookback = int(metadata["inputs"]["history"]["shape"][1])
+
+    def read(self, name, raw):
+        series = data.load_csv(raw, columns=self.columns, missing="raise")
+        values = np.asarray(series.values, dtype="float32")
+        if len(values) < self.lookback:
+            raise ValueError(f"{raw}: {len(values)} rows; the model needs the last "
+                             f"{self.lookback} (its lookback).")
+        window = values[-self.lookback:]
+        if not np.isfinite(window).all():
+            row = int(np.argwhere(~np.isfinite(window))[0][0]) + len(values) - self.lookback
+            raise ValueError(f"{raw}: an infinite value in row {row + 1} of the window.")
+        return {"history": window}
+
+    def answers(self, outputs, examples):
+        return [{"columns": self.columns, "forecast": np.asarray(f).tolist()}
+                for f in outputs["forecast"][:len(examples)]]
