@@ -33,9 +33,9 @@ the same job on a cluster, whose workers must see the input and output paths
 Example (the CLI does the same):
 
 >>> from pipelines import batch                                  # doctest: +SKIP
->>> summary = batch.predict("runs/speech/fsdd/export", "clips/*.wav",
+>>> summary = batch.predict("runs/speech/fsdd/export", "clips/*.wav",  # doctest: +SKIP
 ...                         "transcripts.jsonl", batch_size=32)
->>> summary["results"] + summary["errors"] == summary["inputs"]
+>>> summary["results"] + summary["errors"] == summary["inputs"]  # doctest: +SKIP
 True
 """
 
@@ -84,7 +84,7 @@ def geometric_boundaries(low, high, ratio=BUCKET_RATIO):
                          f"low={low!r}, high={high!r}, ratio={ratio!r}.")
     out, value = [], float(low)
     while value <= high:
-        b = int(value)
+        b = int(value + 1e-6)  # 800 * 1.15 is 919.99...: 920
         if not out or b > out[-1]:
             out.append(b)
         value *= ratio
@@ -130,6 +130,9 @@ class BatchReader:
     imports = ()
     #: Whether inputs vary in length (then batched by `length`).
     varies_in_length = False
+    #: Whether one input file holds many inputs (`expand`): they are then
+    #: spread over the workers again once read.
+    many_per_file = False
 
     def __init__(self, metadata):
         self.metadata = metadata
@@ -390,7 +393,10 @@ def predict(export_dir, input, output, reader=None, batch_size=32, bucketing=Tru
             # Spread over the workers before the (slow) reading.
             | "spread" >> beam.Reshuffle()
             | "read" >> beam.FlatMap(_Read(reader)).with_outputs("errors", main="examples"))
-    answered = (read.examples
+    examples = read.examples
+    if reader.many_per_file:
+        examples = examples | "spread examples" >> beam.Reshuffle()
+    answered = (examples
                 | "serve" >> RunInference(handler)
                 | "records" >> beam.Map(_record))
     parts = answered | "split" >> beam.Partition(lambda r, n: int("error" in r), 2)

@@ -24,6 +24,7 @@ class SentenceReader(BatchReader):
     suffixes = (".txt",)
     imports = ("tensorflow_text",)
     varies_in_length = True
+    many_per_file = True
 
     def expand(self, path):
         with open(path, "rb") as f:

@@ -18,9 +18,7 @@ from tests import harness
 
 pytest.importorskip("apache_beam")
 
-TINY = ["model.conv_filters=4", "model.units=8", "model.num_layers=1", "model.beam_width=2",
-        "train.epochs=1", "train.batch_size=8", "train.patience=0", "train.tensorboard=false",
-        "train.verbose=0"]
+TINY = os.path.join(harness.ROOT, "speech", "configs", "tiny.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +28,8 @@ def clips(tmp_path_factory):
         pytest.skip("no data directory")
     folder = tmp_path_factory.mktemp("speech")
     splits = data.fsdd_sequences(data_dir, train_count=16, test_count=8, seed=1)
-    asr = SpeechRecognizer(SpeechConfig.from_dict({}, TINY))
+    config = SpeechConfig.from_yaml(TINY, ["train.verbose=0", "model.beam_width=2"])
+    asr = SpeechRecognizer(config)
     asr.fit(splits["train"], run_dir=folder / "run")
     export = asr.export(folder / "export")
     rate = json.load(open(os.path.join(export, "metadata.json")))["sample_rate"]
