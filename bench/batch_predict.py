@@ -15,10 +15,14 @@ For each domain, each way is run end to end (loading the model, reading and
 decoding the inputs, writing the answers): the plain loop
 (`pipelines.batch.plain_loop`: one process, batches of `--batch-size` in
 input order), and the Beam job (`pipelines.batch.predict`) with and without
-length bucketing, on the local runner (`FnApiRunner`, multi-process, one
-worker per core; `--beam-modes in_memory` adds the one-process mode). It
-prints inputs per second, the padding share (padded entries: samples of
-audio, words of text), and whether the answers equal the loop's.
+length bucketing, on the local runner (`FnApiRunner`) in its two modes: one
+worker in this process (`in_memory`, the default of `predict --engine
+beam`) and one worker process per core (`multi_processing`). A way that
+takes under `SHORT` seconds is run `--repeats` times and the fastest kept
+(all runs in the JSON): on a job that short, a blip of the shared machine
+weighs. It prints inputs per second, the ratio to the loop, the padding
+share (padded entries over all: samples of audio, words of text), and
+whether the answers equal the loop's.
 
     PIPELINES_DATA_DIR=../shared/data python bench/batch_predict.py [--batch-size 32]
 
@@ -31,6 +35,7 @@ import os
 import sys
 import time
 
+SHORT = 30.0
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
@@ -84,32 +89,46 @@ def _train(task, cfg, splits, run_dir):
     return pipeline.export(export)
 
 
-def run_ways(export, input, batch_size, modes):
+def run_ways(export, input, batch_size, modes, repeats):
     from pipelines import batch
 
-    rows = []
-    started = time.time()
-    loop_records, loop_padding = batch.plain_loop(export, input, batch_size=batch_size)
-    loop_seconds = time.time() - started
-    expected = {r["input"]: r for r in loop_records}
-    rows.append({"way": "plain loop", "seconds": round(loop_seconds, 1),
-                 "inputs_per_second": len(loop_records) / loop_seconds,
-                 "padding_share": loop_padding, "same": True})
+    def best(run):
+        runs = [run()]
+        while runs[0]["seconds"] < SHORT and len(runs) < repeats:
+            runs.append(run())
+            runs.sort(key=lambda r: r["seconds"])
+        return {**runs[0], "seconds_runs": [r["seconds"] for r in runs]}
+
+    def loop():
+        started = time.time()
+        records, padding = batch.plain_loop(export, input, batch_size=batch_size)
+        seconds = time.time() - started
+        return {"way": "plain loop", "seconds": round(seconds, 2),
+                "inputs_per_second": len(records) / seconds, "padding_share": padding,
+                "same": True, "records": records}
+
+    first = best(loop)
+    expected = {r["input"]: r for r in first.pop("records")}
+    rows = [first]
     out = os.path.join(os.path.dirname(export), "batch-out", "predictions.jsonl")
     for mode in modes:
         for bucketing in (True, False):
             args = [f"--direct_running_mode={mode}"]
             if mode == "in_memory":
                 args.append("--direct_num_workers=1")
-            summary = batch.predict(export, input, out, batch_size=batch_size,
-                                    bucketing=bucketing, beam_args=args)
-            got = {**batch.read_records(out), **batch.read_records(batch.errors_path(out))}
-            rows.append({
-                "way": _way(mode, bucketing),
-                "seconds": summary["seconds"],
-                "inputs_per_second": summary["inputs"] / summary["seconds"],
-                "padding_share": summary["padding_share"], "same": _same(got, expected),
-                "batches": summary["batches"], "errors": summary["errors"]})
+
+            def job():
+                summary = batch.predict(export, input, out, batch_size=batch_size,
+                                        bucketing=bucketing, beam_args=args)
+                got = {**batch.read_records(out),
+                       **batch.read_records(batch.errors_path(out))}
+                return {"way": _way(mode, bucketing), "seconds": summary["seconds"],
+                        "inputs_per_second": summary["inputs"] / summary["seconds"],
+                        "padding_share": summary["padding_share"],
+                        "same": _same(got, expected), "batches": summary["batches"],
+                        "errors": summary["errors"]}
+
+            rows.append(best(job))
     for row in rows:
         row["vs_loop"] = row["inputs_per_second"] / rows[0]["inputs_per_second"]
     return rows
@@ -139,7 +158,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--domains", nargs="+", default=["speech", "translation"],
                         choices=["speech", "translation"])
-    parser.add_argument("--beam-modes", nargs="+", default=["multi_processing"],
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--beam-modes", nargs="+", default=["in_memory", "multi_processing"],
                         choices=["multi_processing", "in_memory"])
     parser.add_argument("--speech-export")
     parser.add_argument("--translation-export")
@@ -163,7 +183,8 @@ def main():
         else:
             export, input, n = translation_inputs(args.work, args.translation_train_count,
                                                   args.translation_export)
-        for row in run_ways(export, input, args.batch_size, args.beam_modes):
+        for row in run_ways(export, input, args.batch_size, args.beam_modes,
+                            args.repeats):
             row = {"domain": domain, "inputs": n, "batch_size": args.batch_size, **row}
             results.append(row)
             print(json.dumps(row), flush=True)

@@ -24,11 +24,15 @@ inputs for one example and the outputs of a batch back into answers:
 Nothing is dropped silently: the job counts the inputs found and the records
 written, and `predict` raises if `inputs != results + errors`.
 
-The runner is chosen as `pipelines prepare` chooses it
-(`pipelines.shards.beam_options`): by default the local `FnApiRunner`, one
-worker process per core; `--runner=FlinkRunner ...` or `DataflowRunner` run
-the same job on a cluster, whose workers must see the input and output paths
-(a shared filesystem) and have the package installed.
+The runner: by default the local `FnApiRunner` with one worker in this
+process (`--direct_running_mode=in_memory`; TensorFlow runs each batch on
+every core, and the model is loaded once: on the 2-core machine of
+`bench/batch_predict.py` that is 5 times the speed of one worker process per
+core, `--direct_running_mode=multi_processing`, on 300 clips);
+`--runner=FlinkRunner ...` or `DataflowRunner` run the same job on a
+cluster, whose workers must see the input and output paths (a shared
+filesystem) and have the package installed (see
+`pipelines.shards.beam_options`).
 
 Example (the CLI does the same):
 
@@ -56,7 +60,7 @@ log = logging.getLogger(__name__)
 NAMESPACE = "pipelines.batch"
 #: Bucket boundaries a fixed ratio apart: padding inside a bucket is at most
 #: `1 - 1 / BUCKET_RATIO` of a batch.
-BUCKET_RATIO = 1.15
+BUCKET_RATIO = 1.3
 
 
 class BatchError(RuntimeError):
@@ -187,12 +191,20 @@ class BatchReader:
         """Length boundaries of the buckets (for `varies_in_length`)."""
         return None
 
+    def padding(self, examples):
+        """`(real, slots)` of a batch of these examples: the sum of their
+        `length`s and the longest times their number (the padding share is
+        `1 - real / slots`); `(0, 0)` for inputs of one shape."""
+        if not self.varies_in_length:
+            return 0, 0
+        lengths = [int(self.length(e)) for e in examples]
+        return sum(lengths), max(lengths) * len(lengths)
+
     def collate(self, examples):
         """The features of several examples -> `serve`'s batch: arrays
         zero-padded along their first axis to the longest and stacked;
-        scalars (and strings) stacked. Also returns `(real, slots)`: the
-        padded entries' real and total counts (the padding share)."""
-        batch, real, slots = {}, 0, 0
+        scalars (and strings) stacked."""
+        batch = {}
         for key in examples[0]:
             if isinstance(examples[0][key], (bytes, str)):
                 # An object array: numpy's bytes dtype would drop trailing NULs.
@@ -207,9 +219,7 @@ class BatchReader:
             for i, v in enumerate(values):
                 out[i, :len(v)] = v
             batch[key] = out
-            real += sum(len(v) for v in values)
-            slots += longest * len(values)
-        return batch, (real, slots)
+        return batch
 
     def answers(self, outputs, examples):
         """`serve`'s outputs for a batch -> one JSON-able dict per example:
@@ -284,7 +294,8 @@ def _serve(model, reader, examples, counters=None):
     example refused alone is answered `{"error": reason}`)."""
     import tensorflow as tf
 
-    feed, (real, slots) = reader.collate(examples)
+    feed = reader.collate(examples)
+    real, slots = reader.padding(examples)
     try:
         outputs = model.serve(**{k: tf.constant(v) for k, v in feed.items()})
     except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError,
@@ -385,7 +396,7 @@ def predict(export_dir, input, output, reader=None, batch_size=32, bucketing=Tru
     os.makedirs(os.path.dirname(output), exist_ok=True)
     bucketing = bool(bucketing and reader.varies_in_length)
     handler = _make_handler(export_dir, reader, batch_size, bucketing)
-    options, used_args = beam_options(beam_args)
+    options, used_args = beam_options(beam_args, local_mode="in_memory")
     started = time.time()
     pipeline = beam.Pipeline(runner=_runner(options, used_args), options=options)
     read = (pipeline
@@ -491,7 +502,7 @@ def plain_loop(export_dir, input, reader=None, batch_size=32):
         nonlocal real, slots
         if not pending:
             return
-        _, (r, s) = reader.collate([p[1] for p in pending])
+        r, s = reader.padding([p[1] for p in pending])
         real, slots = real + r, slots + s
         for (name, _), answer in zip(pending, _serve(model, reader, [p[1] for p in pending])):
             records.append({"input": name, **answer})

@@ -94,15 +94,17 @@ def require_beam():
     return beam
 
 
-def beam_options(args=()):
+def beam_options(args=(), local_mode="multi_processing"):
     """`(PipelineOptions, the argument list used)` for Beam arguments
     `args` (`--runner=...`, `--direct_num_workers=...`, a cluster runner's
     options).
 
-    Without `--runner`, the local in-process runner `FnApiRunner` in
-    multi-process mode with one worker per core (at most 8): never
-    `DirectRunner`, which in Beam 2.77 first tries to download the Prism
-    runner.
+    Without `--runner`, the local in-process runner `FnApiRunner`: in
+    `local_mode` "multi_processing" (what `prepare` uses: its work is
+    Python, one worker per core, at most 8), or "in_memory" (one worker in
+    this process: what batch prediction uses, whose TensorFlow graph already
+    runs on every core, and loads the model once); never `DirectRunner`,
+    which in Beam 2.77 first tries to download the Prism runner.
 
     Example:
 
@@ -117,9 +119,11 @@ def beam_options(args=()):
     if "--runner" not in names:
         args.append("--runner=FnApiRunner")
         if "--direct_running_mode" not in names:
-            args.append("--direct_running_mode=multi_processing")
+            args.append(f"--direct_running_mode={local_mode}")
         if "--direct_num_workers" not in names:
-            args.append(f"--direct_num_workers={max(1, min(8, os.cpu_count() or 1))}")
+            workers = 1 if "--direct_running_mode=in_memory" in args else min(8, os.cpu_count()
+                                                                                or 1)
+            args.append(f"--direct_num_workers={max(1, workers)}")
     if "--default_sdk_harness_log_level" not in names:
         # Workers otherwise log every bundle at INFO.
         args.append("--default_sdk_harness_log_level=WARNING")

@@ -12,7 +12,7 @@ Example:
 
 >>> reader = SpeechReader({"sample_rate": 8000, "config": {"data": {"max_seconds": 2.0}}})
 >>> reader.bucket_boundaries()[:3]
-[800, 920, 1058]
+[800, 1040, 1352]
 """
 
 import numpy as np

@@ -13,11 +13,12 @@ from pipelines import batch
 
 def test_geometric_boundaries():
     assert batch.geometric_boundaries(2, 12, ratio=1.5) == [2, 3, 4, 6, 10]
+    assert batch.geometric_boundaries(800, 1100, ratio=1.15) == [800, 920, 1058]
     b = batch.geometric_boundaries(800, 160000)
     assert b[0] == 800 and b[-1] <= 160000 < b[-1] * batch.BUCKET_RATIO
     assert all(later / earlier <= batch.BUCKET_RATIO + 2e-3 for earlier, later in zip(b, b[1:])
                if earlier > 100)
-    with pytest.raises(ValueError, match=r"got low=0, high=5, ratio=1.15"):
+    with pytest.raises(ValueError, match=r"got low=0, high=5, ratio=1.3"):
         batch.geometric_boundaries(0, 5)
 
 
@@ -35,15 +36,23 @@ def test_error_message_is_the_assertion():
 
 
 def test_collate_pads_counts_and_keeps_bytes():
-    reader = batch.BatchReader({})
+    class Reader(batch.BatchReader):
+        varies_in_length = True
+
+        def length(self, features):
+            return int(features["lengths"])
+
+    reader = Reader({})
     examples = [{"waveform": np.ones(3, "float32"), "lengths": np.int32(3), "image": b"ab\0"},
                 {"waveform": np.ones(5, "float32"), "lengths": np.int32(5), "image": b"c"}]
-    feed, (real, slots) = reader.collate(examples)
+    feed = reader.collate(examples)
+    real, slots = reader.padding(examples)
     assert feed["waveform"].shape == (2, 5) and feed["waveform"][0, 3:].tolist() == [0, 0]
     assert feed["lengths"].tolist() == [3, 5] and feed["lengths"].dtype == np.int32
     # Trailing NULs survive (numpy's bytes dtype would drop them).
     assert tf.constant(feed["image"]).numpy().tolist() == [b"ab\0", b"c"]
     assert (real, slots) == (8, 10)
+    assert batch.BatchReader({}).padding(examples) == (0, 0)  # one shape: no padding
     assert reader.answers({"text": np.array([b"caf\xc3\xa9", b"x"]),
                            "p": np.array([[0.5], [1.0]])}, examples) == [
         {"text": "café", "p": [0.5]}, {"text": "x", "p": [1.0]}]
