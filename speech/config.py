@@ -1,7 +1,7 @@
 """The speech config: `data`, `features`, `model` and `train` sections."""
 
 import dataclasses
-from typing import Optional
+from typing import List, Optional
 
 from pipelines.config import Config, TrainConfig, check, check_stream_fields
 
@@ -102,6 +102,47 @@ class ModelConfig:
         check(self.beam_width >= 1, "model.beam_width", self.beam_width, "must be at least 1")
 
 
+@dataclasses.dataclass
+class AugmentConfig:
+    """Waveform augmentation of the training utterances, each epoch anew
+    (see `speech.augment.Augment`); alongside SpecAugment (`model.*`).
+
+    Args:
+        enabled: augment (off by default; on in the default config).
+        speed: `[low, high]` speed (resampling) factors; `[1, 1]`: off.
+        onset_probability: chance of cutting an utterance's leading and
+            trailing silence to a drawn share of itself (none at times).
+        gain_db: `[low, high]` gain in dB.
+        noise_probability: chance of adding white noise.
+        snr_db: `[low, high]` signal-to-noise ratio of that noise, in dB.
+    """
+
+    enabled: bool = False
+    speed: List[float] = dataclasses.field(default_factory=lambda: [0.9, 1.1])
+    onset_probability: float = 0.7
+    gain_db: List[float] = dataclasses.field(default_factory=lambda: [-6.0, 6.0])
+    noise_probability: float = 0.8
+    snr_db: List[float] = dataclasses.field(default_factory=lambda: [5.0, 40.0])
+
+    def validate(self):
+        for name in ("speed", "gain_db", "snr_db"):
+            value = getattr(self, name)
+            check(len(value) == 2 and value[0] <= value[1], f"augment.{name}", value,
+                  "must be [low, high] with low <= high")
+        check(self.speed[0] > 0, "augment.speed", self.speed, "must be positive factors")
+        for name in ("onset_probability", "noise_probability"):
+            value = getattr(self, name)
+            check(0 <= value <= 1, f"augment.{name}", value, "must be in [0, 1]")
+
+    def make(self):
+        """The `speech.augment.Augment` of these settings."""
+        from speech.augment import Augment
+
+        return Augment(speed=self.speed, onset_probability=self.onset_probability,
+                       gain_db=self.gain_db, noise_probability=self.noise_probability,
+                       snr_db=self.snr_db)
+
+
 def _default_train():
     return TrainConfig(epochs=20, batch_size=32, learning_rate=2e-3, patience=4,
                        lr_decay=0.9)
@@ -113,4 +154,5 @@ class SpeechConfig(Config):
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     train: TrainConfig = dataclasses.field(default_factory=_default_train)

@@ -99,6 +99,8 @@ class SpeechRecognizer(Pipeline):
             boundaries = utterances.boundaries()
         else:
             ds, boundaries = self._in_memory(utterances, training_mode)
+        if training_mode and cfg.augment.enabled:
+            ds = self._augmented(ds)
         ds = ds.map(lambda e: {"wave": e["wave"], "label": e["label"],
                                "wave_length": tf.shape(e["wave"])[0],
                                "label_length": tf.shape(e["label"])[0]})
@@ -111,6 +113,17 @@ class SpeechRecognizer(Pipeline):
                     {"labels": batch["label"], "label_lengths": batch["label_length"]})
 
         return ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def _augmented(self, ds):
+        """The training elements with their waveforms augmented
+        (`augment.*`): a seed per element from `tf.data.Dataset.random`, new
+        each epoch and reproducible from `train.seed`."""
+        augment = self.config.augment.make()
+        seeds = tf.data.Dataset.random(seed=self.config.train.seed,
+                                       rerandomize_each_iteration=True).batch(2)
+        return tf.data.Dataset.zip((ds, seeds)).map(
+            lambda e, seed: {**e, "wave": augment(e["wave"], seed)},
+            num_parallel_calls=tf.data.AUTOTUNE)
 
     def _in_memory(self, utterances, training_mode):
         """`(elements, bucket boundaries)` of a list of utterances."""

@@ -1,0 +1,102 @@
+"""Waveform augmentation for training, in TensorFlow ops (a `tf.data` map
+on each training utterance, in memory and from shards alike).
+
+What it undoes are accidents of how the training audio was made, which a
+model otherwise learns as if they were speech: the FSDD sequences start and
+end with 50-300 ms of digital zeros and pause in exact zeros, at one level,
+at one speed. Each training utterance, each epoch anew:
+
+- **speed** (`speed`: a factor range): resampled by a drawn factor (linear
+  interpolation; tempo and pitch change together, as Kaldi's speed
+  perturbation);
+- **onset and offset** (`onset_probability`): the silence before the first
+  and after the last sample above `SILENT` is cut to a drawn share of
+  itself, none of it at times, so that utterances also start at their first
+  word, as audio cut by a voice detector or an editor does;
+- **gain** (`gain_db`): scaled by a drawn gain, clipped to [-1, 1];
+- **noise** (`noise_probability`, `snr_db`): white noise at a drawn
+  signal-to-noise ratio (relative to the utterance's speech power), so
+  pauses are never exact zeros.
+
+The draws come from `tf.random.stateless_*` ops seeded by a seed per
+element (`Augment.__call__` takes it), which `tf.data.Dataset.random` makes
+new each epoch: a run is reproducible, and no two epochs are alike.
+
+Example:
+
+>>> import numpy as np
+>>> augment = Augment()
+>>> wave = np.concatenate([np.zeros(800), np.sin(np.arange(4000) / 3), np.zeros(800)])
+>>> out = augment(tf.constant(wave, tf.float32), tf.constant([1, 2], tf.int64))
+>>> out.dtype.name, bool(tf.reduce_max(tf.abs(out)) <= 1.0)
+('float32', True)
+"""
+
+import tensorflow as tf
+
+#: The level below which a sample counts as silence (the FSDD pauses are
+#: exact zeros; recordings' own quiet is far above it).
+SILENT = 1e-3
+
+
+class Augment:
+    """The training augmentation of one config (see the module docstring).
+
+    Args:
+        speed: `(low, high)` resampling factors (1: off).
+        onset_probability: chance of cutting an utterance's leading and
+            trailing silence (each to a drawn share of itself).
+        gain_db: `(low, high)` gain in dB.
+        noise_probability: chance of adding white noise.
+        snr_db: `(low, high)` signal-to-noise ratio of that noise, in dB.
+    """
+
+    def __init__(self, speed=(0.9, 1.1), onset_probability=0.7,
+                 gain_db=(-6.0, 6.0), noise_probability=0.8, snr_db=(5.0, 40.0)):
+        self.speed = tuple(float(v) for v in speed)
+        self.onset_probability = float(onset_probability)
+        self.gain_db = tuple(float(v) for v in gain_db)
+        self.noise_probability = float(noise_probability)
+        self.snr_db = tuple(float(v) for v in snr_db)
+
+    def __call__(self, wave, seed):
+        """float32 `[samples]` and an int64 `[2]` seed -> the augmented
+        float32 `[samples']`."""
+        wave = tf.convert_to_tensor(wave, tf.float32)
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 8)
+
+        def uniform(i, low, high):
+            return tf.random.stateless_uniform([], seeds[i], low, high)
+
+        # Speed: resample to len / factor samples.
+        factor = uniform(0, *self.speed) if self.speed != (1.0, 1.0) else tf.constant(1.0)
+        n = tf.shape(wave)[0]
+        new_n = tf.maximum(1, tf.cast(tf.round(tf.cast(n, tf.float32) / factor), tf.int32))
+        wave = tf.cond(
+            tf.equal(new_n, n), lambda: wave,
+            lambda: tf.image.resize(wave[None, :, None], [1, new_n], method="bilinear")[0, :, 0])
+
+        # Onset and offset: cut the outer silence to a drawn share of itself.
+        loud = tf.where(tf.abs(wave) > SILENT)[:, 0]
+        n = tf.shape(wave, out_type=tf.int64)[0]
+        start = tf.cond(tf.size(loud) > 0, lambda: loud[0], lambda: tf.constant(0, tf.int64))
+        end = tf.cond(tf.size(loud) > 0, lambda: loud[-1] + 1, lambda: n)
+        cut = uniform(1, 0.0, 1.0) < self.onset_probability
+        lead = tf.cast(tf.cast(start, tf.float32) * uniform(2, 0.0, 1.0), tf.int64)
+        trail = tf.cast(tf.cast(n - end, tf.float32) * uniform(3, 0.0, 1.0), tf.int64)
+        wave = tf.cond(cut, lambda: wave[start - lead:end + trail], lambda: wave)
+
+        # Gain.
+        gain = tf.pow(10.0, uniform(4, *self.gain_db) / 20.0)
+        wave = wave * gain
+
+        # Noise at a drawn SNR, relative to the power of the speech (the
+        # samples above SILENT), not of the pauses.
+        loud_power = tf.reduce_mean(tf.square(tf.boolean_mask(wave, tf.abs(wave) > SILENT)))
+        power = tf.where(tf.math.is_finite(loud_power), loud_power, 1e-4)
+        snr = uniform(5, *self.snr_db)
+        scale = tf.sqrt(power / tf.pow(10.0, snr / 10.0))
+        noise = tf.random.stateless_normal(tf.shape(wave), seeds[6]) * scale
+        noisy = uniform(7, 0.0, 1.0) < self.noise_probability
+        wave = tf.cond(noisy, lambda: wave + noise, lambda: wave)
+        return tf.clip_by_value(wave, -1.0, 1.0)

@@ -1,0 +1,82 @@
+"""Waveform augmentation: each part does what it says (speed, onset and
+offset, gain, noise at its SNR), draws are reproducible from the seed and
+differ between seeds, the config validates, and the training batches are
+augmented anew each epoch (evaluation never)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines.config import ConfigError
+from speech.augment import SILENT, Augment
+from speech.config import SpeechConfig
+
+SPEECH = (0.5 * np.sin((np.arange(4000) + 1) / 3)).astype("float32")  # no silent sample
+WAVE = np.concatenate([np.zeros(800, "float32"), SPEECH, np.zeros(1600, "float32")])
+OFF = {"speed": (1.0, 1.0), "onset_probability": 0.0, "gain_db": (0.0, 0.0),
+       "noise_probability": 0.0}
+
+
+def _run(augment, seed=(1, 2), wave=WAVE):
+    return augment(tf.constant(wave), tf.constant(seed, tf.int64)).numpy()
+
+
+def test_everything_off_is_the_identity():
+    np.testing.assert_array_equal(_run(Augment(**OFF)), WAVE)
+
+
+def test_onset_and_offset_are_cut_the_speech_kept():
+    cut = Augment(**{**OFF, "onset_probability": 1.0})
+    leads = set()
+    for seed in range(8):
+        out = _run(cut, (seed, 0))
+        loud = np.flatnonzero(np.abs(out) > SILENT)
+        lead, trail = loud[0], len(out) - loud[-1] - 1
+        assert lead <= 800 and trail <= 1600
+        np.testing.assert_array_equal(out[lead:lead + len(SPEECH)], SPEECH)
+        leads.add(int(lead))
+    assert len(leads) > 4 and min(leads) < 200  # drawn, down to (nearly) none
+
+
+def test_speed_gain_and_noise():
+    fast = _run(Augment(**{**OFF, "speed": (1.25, 1.25)}))
+    assert len(fast) == round(len(WAVE) / 1.25)
+    louder = _run(Augment(**{**OFF, "gain_db": (6.0, 6.0)}))
+    np.testing.assert_allclose(louder[900:1000], np.clip(WAVE[900:1000] * 10 ** 0.3, -1, 1),
+                               rtol=1e-5)
+    noisy = _run(Augment(**{**OFF, "noise_probability": 1.0, "snr_db": (10.0, 10.0)}))
+    noise = noisy - WAVE
+    snr = 10 * np.log10(np.mean(SPEECH ** 2) / np.mean(noise ** 2))
+    assert snr == pytest.approx(10.0, abs=0.5)
+    assert np.all(noisy[:800] != 0)  # the pauses are no longer exact zeros
+
+
+def test_draws_follow_the_seed():
+    augment = Augment()
+    np.testing.assert_array_equal(_run(augment, (3, 4)), _run(augment, (3, 4)))
+    assert not np.array_equal(_run(augment, (3, 4)), _run(augment, (3, 5)))
+
+
+def test_config_validates_and_roundtrips():
+    cfg = SpeechConfig.from_dict({}, ["augment.enabled=true", "augment.snr_db=[10, 20]"])
+    assert cfg.augment.enabled and cfg.augment.snr_db == [10, 20]
+    assert SpeechConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match=r"augment.speed.*must be \[low, high\]"):
+        SpeechConfig.from_dict({}, ["augment.speed=[1.1, 0.9]"])
+    with pytest.raises(ConfigError, match=r"augment.noise_probability.*must be in \[0, 1\]"):
+        SpeechConfig.from_dict({}, ["augment.noise_probability=2"])
+
+
+def test_training_datasets_are_augmented_anew_each_epoch(data_dir):
+    from speech import data
+    from speech.pipeline import SpeechRecognizer
+
+    splits = data.fsdd_sequences(data_dir, train_count=6, test_count=1, seed=1)
+    asr = SpeechRecognizer(SpeechConfig.from_dict({}, ["augment.enabled=true",
+                                                       "train.batch_size=6"]))
+    ds = asr._dataset(splits.train, training_mode=True)
+    first, second = (next(iter(ds))[0]["lengths"].numpy() for _ in range(2))
+    assert not np.array_equal(np.sort(first), np.sort(second))
+    plain = asr._dataset(splits.train, training_mode=False)
+    again = [next(iter(plain))[0]["features"].numpy() for _ in range(2)]
+    np.testing.assert_array_equal(*again)  # evaluation is never augmented
