@@ -6,7 +6,17 @@ WER and CER for greedy and beam decoding, training time, agreement of the
 exported SavedModel with the in-memory pipeline, and the export's real-time
 factor on CPU (seconds of compute per second of audio) at batch 1 and 16.
 
-    PIPELINES_DATA_DIR=../shared/data python bench/speech_fsdd.py [--set k=v ...]
+Then a robustness table on the same test sequences, greedy and beam: as
+synthesised (leading and trailing pauses of 50-300 ms), with no leading or
+trailing silence (each cut at its first and last sample above
+`speech.augment.SILENT`: audio as a voice detector or an editor cuts it),
+and with white noise at 20 dB and 10 dB SNR (relative to the speech's power,
+seeded). `--loso` adds leave-one-speaker-out: for each of the five FSDD
+speakers, the config trained on sequences of the other four speakers'
+recordings (all their takes) and tested on sequences of that speaker's; the
+mean and the worst (five more trainings).
+
+    PIPELINES_DATA_DIR=../shared/data python bench/speech_fsdd.py [--set k=v ...] [--loso]
 
 Writes bench/results/speech_fsdd.{json,md}.
 """
@@ -49,12 +59,59 @@ def real_time_factor(serve, audios, rate, batch, repeats=1):
     return compute / seconds_audio
 
 
+def robustness_sets(test, seed=0):
+    """`{name: utterances}`: the test utterances as synthesised, without
+    their outer silence, and with white noise at 20 and 10 dB SNR."""
+    from speech.augment import SILENT
+    from speech.data import Utterance
+
+    def trimmed(audio):
+        loud = np.flatnonzero(np.abs(audio) > SILENT)
+        return audio[loud[0]:loud[-1] + 1] if loud.size else audio
+
+    def noisy(audio, snr, rng):
+        power = np.mean(np.square(audio[np.abs(audio) > SILENT]))
+        noise = rng.normal(size=audio.shape) * np.sqrt(power / 10 ** (snr / 10))
+        return np.clip(audio + noise, -1, 1).astype("float32")
+
+    rng = np.random.default_rng(seed)
+    sets = {"as synthesised": list(test),
+            "no leading/trailing silence": [Utterance(trimmed(u.audio), u.text, u.source)
+                                            for u in test]}
+    for snr in (20, 10):
+        sets[f"noise {snr} dB SNR"] = [Utterance(noisy(u.audio, snr, rng), u.text, u.source)
+                                       for u in test]
+    return sets
+
+
+def leave_one_speaker_out(cfg, data_dir, run_root):
+    """`{speaker: metrics}`: the config trained on sequences of four
+    speakers' recordings, tested on sequences of the fifth's."""
+    from speech import data
+
+    recordings = data.fsdd_recordings(data_dir)
+    every = list(recordings.train) + list(recordings.test)
+    speakers = sorted({r[2] for r in every})
+    cache, out = {}, {}
+    for speaker in speakers:
+        train = data.digit_sequences([r for r in every if r[2] != speaker],
+                                     cfg.data.train_count, seed=cfg.data.seed, cache=cache)
+        test = data.digit_sequences([r for r in every if r[2] == speaker],
+                                    cfg.data.test_count, seed=[cfg.data.seed, 1], cache=cache)
+        asr = SpeechRecognizer(cfg).fit(train, run_dir=os.path.join(run_root, speaker))
+        out[speaker] = asr.evaluate(test)
+        print(speaker, json.dumps(out[speaker]), flush=True)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default=os.path.join(ROOT, "speech", "configs", "fsdd.yaml"))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--run-dir", default=os.path.join(ROOT, "runs", "bench", "speech_fsdd"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--loso", action="store_true",
+                        help="also leave-one-speaker-out (five more trainings)")
     args = parser.parse_args(argv)
 
     cfg = SpeechConfig.from_yaml(args.config, args.overrides)
@@ -83,9 +140,13 @@ def main(argv=None):
     agree = float(np.mean([a == b for a, b in zip(in_memory, exported)]))
     rtf1 = real_time_factor(loaded.serve, audios[:50], asr.sample_rate, 1)
     rtf16 = real_time_factor(loaded.serve, audios, asr.sample_rate, 16)
+    robust = {name: asr.evaluate(utts) for name, utts in robustness_sets(split["test"]).items()}
+    loso = (leave_one_speaker_out(cfg, args.data_dir, os.path.join(args.run_dir, "loso"))
+            if args.loso else {})
     row = {**metrics, "train_seconds": train_s, "epochs": len(asr.history),
            "export_agreement": agree, "rtf_batch1": rtf1, "rtf_batch16": rtf16,
-           "test_seconds_audio": float(sum(len(a) for a in audios) / asr.sample_rate)}
+           "test_seconds_audio": float(sum(len(a) for a in audios) / asr.sample_rate),
+           "robustness": robust, "leave_one_speaker_out": loso}
     table = "\n".join([
         "| decoding | WER | CER |",
         "|---|---|---|",
@@ -95,7 +156,22 @@ def main(argv=None):
         f"training: {train_s / 60:.1f} min ({row['epochs']} epochs); export == in-memory on "
         f"{100 * agree:.1f}% of {len(audios)} test sequences; exported real-time factor "
         f"{rtf1:.4f} (batch 1), {rtf16:.4f} (batch 16)",
+        "",
+        "| test audio | WER greedy | WER beam |",
+        "|---|---|---|",
+        *(f"| {name} | {100 * m['wer_greedy']:.2f}% | {100 * m['wer_beam']:.2f}% |"
+          for name, m in robust.items()),
     ])
+    if loso:
+        beam = {s: m["wer_beam"] for s, m in loso.items()}
+        greedy = {s: m["wer_greedy"] for s, m in loso.items()}
+        table += "\n\n| held-out speaker | WER greedy | WER beam |\n|---|---|---|\n"
+        table += "\n".join(f"| {s} | {100 * greedy[s]:.2f}% | {100 * beam[s]:.2f}% |"
+                            for s in loso)
+        table += (f"\n| mean | {100 * np.mean(list(greedy.values())):.2f}% | "
+                  f"{100 * np.mean(list(beam.values())):.2f}% |"
+                  f"\n| worst | {100 * max(greedy.values()):.2f}% | "
+                  f"{100 * max(beam.values()):.2f}% |")
     write_results("speech_fsdd", row, table)
 
 

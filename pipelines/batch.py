@@ -27,8 +27,8 @@ written, and `predict` raises if `inputs != results + errors`.
 The runner: by default the local `FnApiRunner` with one worker in this
 process (`--direct_running_mode=in_memory`; TensorFlow runs each batch on
 every core, and the model is loaded once: on the 2-core machine of
-`bench/batch_predict.py` that is 5 times the speed of one worker process per
-core, `--direct_running_mode=multi_processing`, on 300 clips);
+`bench/batch_predict.py` that is 4.6 times the speed of one worker process
+per core, `--direct_running_mode=multi_processing`, on 300 clips);
 `--runner=FlinkRunner ...` or `DataflowRunner` run the same job on a
 cluster, whose workers must see the input and output paths (a shared
 filesystem) and have the package installed (see
