@@ -18,6 +18,12 @@ mean and the worst (five more trainings).
 
     PIPELINES_DATA_DIR=../shared/data python bench/speech_fsdd.py [--set k=v ...] [--loso]
 
+`--robustness-only` skips training: it loads the best epoch of `--run-dir`
+(its `checkpoints/best.weights.h5`, the config given) and prints only the
+robustness table, with lexicon decoding (`model.lexicon`, e.g. `--set
+model.lexicon=digits`) as a third column. Writes
+bench/results/speech_fsdd_robustness.{json,md} then.
+
 Writes bench/results/speech_fsdd.{json,md}.
 """
 
@@ -112,10 +118,26 @@ def main(argv=None):
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--loso", action="store_true",
                         help="also leave-one-speaker-out (five more trainings)")
+    parser.add_argument("--robustness-only", action="store_true",
+                        help="the robustness table of the trained --run-dir only")
     args = parser.parse_args(argv)
 
     cfg = SpeechConfig.from_yaml(args.config, args.overrides)
     split = task.load_splits(cfg, args.data_dir)
+    if args.robustness_only:
+        asr = SpeechRecognizer(cfg)
+        asr.model = asr._build_model()
+        asr.model.load_weights(os.path.join(args.run_dir, "checkpoints", "best.weights.h5"))
+        robust = {name: asr.evaluate(u) for name, u in robustness_sets(split["test"]).items()}
+        ways = ["greedy", "beam"] + (["lexicon"] if cfg.model.lexicon else [])
+        table = "\n".join([
+            "| test audio | " + " | ".join(f"WER {w}" for w in ways) + " |",
+            "|---|" + "---|" * len(ways),
+            *(f"| {name} | " + " | ".join(f"{100 * m['wer_' + w]:.2f}%" for w in ways) + " |"
+              for name, m in robust.items())])
+        write_results("speech_fsdd_robustness", {"robustness": robust, "run_dir": args.run_dir,
+                                                 "overrides": args.overrides}, table)
+        return
     start = time.time()
     asr = SpeechRecognizer(cfg).fit(split["train"], run_dir=args.run_dir)
     train_s = time.time() - start

@@ -6,6 +6,7 @@ in `tf.function` and inside an exported SavedModel.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -157,3 +158,175 @@ def beam_search(step_fn, state, batch_size, bos_id, eos_id, max_length, beam_wid
     best = tf.argmax(log_probs / penalty, axis=-1, output_type=tf.int32)
     ids = tf.gather(seqs, best, batch_dims=1)
     return ids, tf.gather(lengths, best, batch_dims=1)
+
+
+# ---------------------------------------------------------------------------
+# CTC decoding constrained to a lexicon
+
+
+class Lexicon:
+    """CTC decoding that only spells words of a word list: the best path
+    (Viterbi) of a character CTC's outputs through the word-loop graph of
+    the lexicon, in TensorFlow ops (eagerly, in `tf.function`, in a
+    SavedModel).
+
+    The graph: each word is the CTC topology of its characters (a blank
+    before, between and after the characters, a repeated character only
+    after a blank), words are joined through an optional space (the
+    alphabet's " ", with blanks around it), and the path starts at any word
+    or space and ends after a word or a space. Every output is a sequence of
+    lexicon words separated by single spaces; nothing outside the word list
+    can be emitted. The best path is exact (not a pruned beam); the graph
+    has about twice as many states as the lexicon has characters, and the
+    back-pointers `[frames, batch, states]` are held, so it suits the word
+    lists of a task (tens to a few hundred words).
+
+    Args:
+        words: the lexicon (duplicates and empty entries dropped).
+        alphabet: the model's characters (`" "` among them); the CTC blank
+            is `blank_index`.
+        blank_index: index of the CTC blank class.
+
+    Raises:
+        ValueError: a word with a character outside the alphabet (naming
+            the word and the character), a word with a space, or an empty
+            lexicon.
+
+    Example:
+
+    >>> import numpy as np
+    >>> lex = Lexicon(["ab", "b"], alphabet=" ab", blank_index=3)
+    >>> frames = [1, 3, 2, 0, 2]       # "a", blank, "b", " ", "b"
+    >>> logits = np.log(np.eye(4)[frames] * 0.9 + 0.025)[None].astype("float32")
+    >>> [t.decode() for t in lex.decode(logits, [5]).numpy()]
+    ['ab b']
+    """
+
+    def __init__(self, words, alphabet, blank_index):
+        alphabet = list(alphabet)
+        if " " not in alphabet:
+            raise ValueError("The alphabet has no space (' '): lexicon decoding joins words "
+                             "with it.")
+        index = {c: i for i, c in enumerate(alphabet)}
+        self.words = list(dict.fromkeys(w.strip() for w in words if w and w.strip()))
+        if not self.words:
+            raise ValueError("The lexicon is empty: give at least one word.")
+        labels, word_of, initial, final, preds = [], [], [], [], []
+        for w, word in enumerate(self.words):
+            for c in word:
+                if c == " " or c not in index:
+                    raise ValueError(f"Lexicon word {word!r}: character {c!r} is not in the "
+                                     f"model's alphabet {''.join(alphabet)!r}.")
+            chars = [index[c] for c in word]
+            start = len(labels)
+            for p in range(2 * len(chars) + 1):
+                j = start + p
+                is_char = p % 2 == 1
+                labels.append(chars[p // 2] if is_char else blank_index)
+                word_of.append(w)
+                initial.append(p <= 1)
+                final.append(p >= 2 * len(chars) - 1)
+                mine = [j]
+                if p > 0:
+                    mine.append(j - 1)
+                if is_char and p >= 3 and chars[p // 2] != chars[p // 2 - 1]:
+                    mine.append(j - 2)
+                preds.append(mine)
+        n_words_states = len(labels)
+        space, space_blank = n_words_states, n_words_states + 1
+        labels += [index[" "], blank_index]
+        word_of += [-1, -1]
+        initial += [True, False]
+        final += [True, True]
+        exit_, sep, never = space_blank + 1, space_blank + 2, space_blank + 3
+        # A word starts after a space (`sep`: the better of the space and
+        # the blank after it) or right after another word (`exit_`).
+        for j in range(n_words_states):
+            if initial[j]:
+                preds[j] = preds[j] + [sep, exit_]
+        preds.append([space, exit_])
+        preds.append([space_blank, space])
+        width = max(len(p) for p in preds)
+        self._preds = np.array([p + [never] * (width - len(p)) for p in preds], np.int32)
+        self._labels = np.array(labels, np.int32)
+        self._word_of = np.array(word_of, np.int32)
+        self._initial = np.array(initial)
+        self._final = np.array(final)
+        self._word_final = self._final & (self._word_of >= 0)
+        self._space, self._space_blank = space, space_blank
+        self._exit, self._sep = exit_, sep
+        self.states = len(labels)
+
+    def decode(self, logits, lengths):
+        """float `[batch, frames, classes]` (logits or log-probabilities)
+        and int `[batch]` frames -> string `[batch]`: the best lexicon
+        path's words, separated by spaces ("" for no frame)."""
+        logp = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+        lengths = tf.cast(lengths, tf.int32)
+        batch = tf.shape(logp)[0]
+        frames = tf.shape(logp)[1]
+        neg = tf.constant(-1e30, tf.float32)
+        preds = tf.constant(self._preds)
+        labels = tf.constant(self._labels)
+        word_final = tf.constant(self._word_final)
+        seps = tf.constant([self._space, self._space_blank], tf.int32)
+        # [frames, batch, states]: each state's emission.
+        emit = tf.transpose(tf.gather(logp, labels, axis=2), [1, 0, 2])
+        start = tf.where(tf.constant(self._initial)[None], emit[0], neg)
+
+        def step(carry, inputs):
+            score = carry[0]
+            t, emission = inputs
+            exit_score = tf.where(word_final[None], score, neg)
+            exit_arg = tf.argmax(exit_score, axis=1, output_type=tf.int32)
+            sep_scores = tf.gather(score, seps, axis=1)
+            sep_arg = tf.gather(seps, tf.argmax(sep_scores, axis=1, output_type=tf.int32))
+            ext = tf.concat([score, tf.reduce_max(exit_score, 1, keepdims=True),
+                             tf.reduce_max(sep_scores, 1, keepdims=True),
+                             tf.fill([batch, 1], neg)], axis=1)
+            candidates = tf.gather(ext, preds, axis=1)            # [b, states, k]
+            arg = tf.argmax(candidates, axis=2, output_type=tf.int32)
+            new = tf.reduce_max(candidates, axis=2) + emission
+            live = (t < lengths)[:, None]
+            # Past an utterance's end its path stays where it is.
+            return (tf.where(live, new, score), tf.where(live, arg, 0), exit_arg, sep_arg)
+
+        zeros = tf.zeros([batch, self.states], tf.int32)
+        steps = tf.range(1, frames)
+        scores, args, exit_args, sep_args = tf.scan(
+            step, (steps, emit[1:]),
+            initializer=(start, zeros, tf.zeros([batch], tf.int32),
+                         tf.zeros([batch], tf.int32)))
+        last = tf.concat([start[None], scores], axis=0)[-1]
+        final = tf.where(tf.constant(self._final)[None], last, neg)
+        state = tf.argmax(final, axis=1, output_type=tf.int32)
+
+        rows = tf.range(batch)
+
+        def back(carry, inputs):
+            state = carry[0]
+            arg, exit_arg, sep_arg = inputs
+            choice = tf.gather_nd(arg, tf.stack([rows, state], 1))
+            pred = tf.gather_nd(preds, tf.stack([state, choice], 1))
+            entered = pred >= self._exit
+            prev = tf.where(pred == self._exit, exit_arg,
+                            tf.where(pred == self._sep, sep_arg, pred))
+            return prev, state, entered
+
+        # Walking back from the last frame: for frame t, the state there and
+        # whether the path entered it from a space or another word.
+        prev, states, entered = tf.scan(
+            back, (args, exit_args, sep_args), reverse=True,
+            initializer=(state, tf.zeros([batch], tf.int32), tf.zeros([batch], tf.bool)))
+        # The state at frame 0 is the one the walk ended on.
+        state0 = tf.cond(frames > 1, lambda: prev[0], lambda: state)
+        path = tf.concat([state0[None], states], axis=0)               # [frames, b]
+        starts = tf.concat([tf.ones([1, batch], tf.bool), entered], axis=0)
+        word_of = tf.gather(tf.constant(self._word_of), path)
+        is_start = starts & (word_of >= 0) & tf.gather(tf.constant(self._initial), path)
+        frame_live = tf.range(frames)[:, None] < lengths[None]
+        is_start = tf.transpose(is_start & frame_live)                  # [b, frames]
+        ids = tf.ragged.boolean_mask(tf.transpose(word_of), is_start)
+        text = tf.strings.reduce_join(tf.gather(tf.constant(self.words), ids), axis=1,
+                                      separator=" ")
+        return text

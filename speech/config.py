@@ -80,6 +80,13 @@ class ModelConfig:
         spec_augment: apply SpecAugment masks in training.
         freq_masks, freq_width, time_masks, time_width: SpecAugment.
         beam_width: beam of the CTC beam search (1 = greedy) used by default.
+        lexicon: a word list to decode with (`pipelines.decoding.Lexicon`:
+            the best CTC path that spells only its words): "digits" (the
+            task's ten words), or a UTF-8 file of words (one per line, or
+            separated by spaces); None: none. The words are saved with the
+            model.
+        decoder: what `transcribe` and the export use: "beam" (CTC beam
+            search of `beam_width`) or "lexicon" (needs `lexicon`).
     """
 
     conv_filters: int = 32
@@ -93,6 +100,8 @@ class ModelConfig:
     time_masks: int = 2
     time_width: int = 10
     beam_width: int = 8
+    lexicon: Optional[str] = None
+    decoder: str = "beam"
 
     def validate(self):
         check(self.units >= 1, "model.units", self.units, "must be positive")
@@ -100,6 +109,10 @@ class ModelConfig:
               "must be 'gru' or 'lstm'")
         check(0 <= self.dropout < 1, "model.dropout", self.dropout, "must be in [0, 1)")
         check(self.beam_width >= 1, "model.beam_width", self.beam_width, "must be at least 1")
+        check(self.decoder in ("beam", "lexicon"), "model.decoder", self.decoder,
+              "must be 'beam' or 'lexicon'")
+        check(self.decoder != "lexicon" or bool(self.lexicon), "model.decoder", self.decoder,
+              "needs model.lexicon (\"digits\" or a word list file)")
 
 
 @dataclasses.dataclass

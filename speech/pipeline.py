@@ -198,12 +198,16 @@ class SpeechRecognizer(Pipeline):
         export, so both give the same transcripts."""
         fe, model, alphabet = self.features, self.model, self.alphabet
         blank = len(alphabet)
+        lexicon = (decoding.Lexicon(self._lexicon_words(), alphabet, blank)
+                   if beam_width == "lexicon" else None)
 
         def infer(waveform, lengths):
             lengths = tf.cast(lengths, tf.int32)
             feats, frames = fe(waveform, lengths)
             logits = model({"features": feats, "lengths": frames}, training=False)
             out_lengths = CTCAcousticModel.output_lengths(frames)
+            if lexicon is not None:
+                return lexicon.decode(logits, out_lengths)
             ids = decoding.ctc_decode(logits, out_lengths, blank, beam_width)
             return decoding.ids_to_text(ids, alphabet)
 
@@ -247,8 +251,9 @@ class SpeechRecognizer(Pipeline):
             sample_rate: the rate of the arrays, in Hz (default: the model's
                 own, `features.sample_rate`); arrays at another rate are
                 resampled to it first. Files carry their own rate.
-            beam_width: 1 for greedy, more for beam search (default: the
-                config's `model.beam_width`).
+            beam_width: 1 for greedy, more for beam search, or "lexicon"
+                (the best path spelling only `model.lexicon`'s words);
+                default: the config's `model.decoder` (and `beam_width`).
             batch_size: clips per inference batch.
 
         Returns:
@@ -261,7 +266,7 @@ class SpeechRecognizer(Pipeline):
         if single:
             inputs = [inputs]
         audios = self._load_inputs(list(inputs), sample_rate)
-        texts = self._transcribe_arrays(audios, beam_width or self.config.model.beam_width,
+        texts = self._transcribe_arrays(audios, self._decoder(beam_width),
                                         batch_size)
         return texts[0] if single else texts
 
@@ -270,7 +275,7 @@ class SpeechRecognizer(Pipeline):
         return self.transcribe(inputs, **kwargs)
 
     def _transcribe_arrays(self, audios, beam_width, batch_size=32):
-        fn = self._infer_fn(int(beam_width))
+        fn = self._infer_fn(beam_width if beam_width == "lexicon" else int(beam_width))
         order = np.argsort([len(a) for a in audios])
         out = [None] * len(audios)
         for start in range(0, len(order), batch_size):
@@ -289,7 +294,10 @@ class SpeechRecognizer(Pipeline):
         refs = [data.normalize_text(u.text) for u in utterances]
         beam = beam_width or self.config.model.beam_width
         result = {}
-        for name, width in (("greedy", 1), ("beam", beam)):
+        ways = [("greedy", 1), ("beam", beam)]
+        if self.config.model.lexicon:
+            ways.append(("lexicon", "lexicon"))
+        for name, width in ways:
             hyps = [data.normalize_text(h) for h in self._transcribe_arrays(audios, width)]
             for k, v in error_rates(refs, hyps).items():
                 result[f"{k}_{name}"] = v
@@ -337,10 +345,39 @@ class SpeechRecognizer(Pipeline):
 
     # ------------------------------------------------------------- save/load
     def _state(self):
-        return {"alphabet": self.alphabet}
+        return {"alphabet": self.alphabet, "lexicon": self._lexicon_words()}
 
     def _restore(self, state, path):
         self.alphabet = state["alphabet"]
+        self._words = state.get("lexicon")
+
+    _words = None
+
+    def _lexicon_words(self):
+        """The words of `model.lexicon` (read once, then kept: they are
+        saved with the model), or None."""
+        spec = self.config.model.lexicon
+        if not spec:
+            return None
+        if self._words is None:
+            if spec == "digits":
+                self._words = list(data.DIGIT_WORDS)
+            else:
+                from pipelines.files import utf8_lines
+
+                if not os.path.isfile(spec):
+                    raise ValueError(f"model.lexicon={spec!r}: no such word list file "
+                                     "(or \"digits\").")
+                self._words = [w for _, line in utf8_lines(spec) for w in line.split()]
+        return self._words
+
+    def _decoder(self, beam_width=None):
+        """What to decode with: "lexicon", or a beam width (1: greedy);
+        by default the config's `model.decoder`."""
+        if beam_width == "lexicon" or (beam_width is None
+                                       and self.config.model.decoder == "lexicon"):
+            return "lexicon"
+        return self._beam_width(beam_width)
 
     # ---------------------------------------------------------------- export
     def _beam_width(self, beam_width=None):
@@ -350,7 +387,7 @@ class SpeechRecognizer(Pipeline):
         """`serve(waveform, lengths) -> {"text"}` with input checks in the
         graph, and `serve_at_rate(waveform, lengths, sample_rate)` that also
         refuses audio at another rate."""
-        infer = self._graph(self._beam_width(beam_width))
+        infer = self._graph(self._decoder(beam_width))
         min_samples, max_samples = self.features.min_samples(), self.max_samples
         rate = self.sample_rate
 
@@ -433,12 +470,15 @@ class SpeechRecognizer(Pipeline):
     def _export_sample(self, sample, beam_width=None):
         audios = [self._check_audio(a, f"sample {i}") for i, a in enumerate(sample)]
         batch, lengths = _pad(audios)
-        texts = self._transcribe_arrays(audios, self._beam_width(beam_width),
+        texts = self._transcribe_arrays(audios, self._decoder(beam_width),
                                         batch_size=len(audios))
         return {"waveform": batch, "lengths": lengths}, {"text": np.array(texts)}
 
     def _export_metadata(self, beam_width=None):
         rate = self.sample_rate
+        decoder = self._decoder(beam_width)
+        lexicon = decoder == "lexicon"
+        beam = None if lexicon else decoder
         return {
             "sample_rate": rate,
             "alphabet": self.alphabet,
@@ -447,7 +487,10 @@ class SpeechRecognizer(Pipeline):
                        "lengths": {"dtype": "int32", "shape": [None], "units": "samples"}},
             "outputs": {"text": {"dtype": "string", "shape": [None],
                                  "units": "normalised transcript (lowercase, digits as words)"}},
-            "beam_width": self._beam_width(beam_width),
+            # What `serve` decodes with; the lexicon's words when it is one.
+            "decoder": "lexicon" if lexicon else "beam" if beam > 1 else "greedy",
+            "beam_width": None if lexicon else beam,
+            "lexicon": self._lexicon_words() if lexicon else None,
         }
 
 
