@@ -7,13 +7,15 @@ audio file, a line of text, an image file, a CSV window) into `serve`'s
 inputs for one example and the outputs of a batch back into answers:
 
 1. the inputs (`BatchReader.inputs`: a glob, a folder or a list file) are
-   spread over the workers, and each one is expanded (a text file into its
-   lines) and read; an input that cannot be read becomes an error record;
-2. RunInference batches what was read, by length when the inputs vary in
-   length (Beam's length-aware batching: `batch_length_fn` and
-   `batch_bucket_boundaries`, boundaries a fixed ratio apart, so padding
-   stays small), and runs the export's `serve` on each batch in our
-   `ExportModelHandler` (`serve` takes several named inputs). A batch that
+   spread over the workers (when there is more than one), and each one is
+   expanded (a text file into its lines) and read; an input that cannot be
+   read becomes an error record;
+2. what was read is batched: by length when the inputs vary in length (our
+   own per-bundle buckets, boundaries `BUCKET_RATIO` apart, so padding stays
+   small; see `_bucket_batches` for why not Beam's length-aware
+   BatchElements), else by RunInference's own batching; RunInference runs
+   the export's `serve` on each batch in our `ExportModelHandler` (`serve`
+   takes several named inputs). A batch that
    `serve` refuses is run again one example at a time, so that only the bad
    example becomes an error record, with `serve`'s own message;
 3. the answers are written as JSON lines, each with its input's name
