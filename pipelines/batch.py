@@ -288,8 +288,8 @@ def _bucket_batches(batch_size, boundaries):
 
     Our own bucketing before RunInference rather than Beam's length-aware
     BatchElements (`batch_length_fn`), which needs its stateful path: its
-    state cache weighs every buffered waveform (`objsize`), a quarter of the
-    job's time on 300 clips."""
+    state cache weighs every buffered waveform (`objsize`), which showed in
+    a profile of the 300-clip job of `bench/batch_predict.py`."""
     import bisect
 
     import apache_beam as beam
