@@ -263,13 +263,7 @@ def _make_handler(export_dir, reader, batch_size, bucketing):
             self.batches = Metrics.counter(NAMESPACE, "batches")
 
         def load_model(self):
-            import importlib
-
-            for module in self.reader.imports:
-                importlib.import_module(module)
-            import tensorflow as tf
-
-            return tf.saved_model.load(self.export_dir)
+            return load_export(self.export_dir, self.reader)
 
         def run_inference(self, batch, model, inference_args=None):
             answers = _serve(model, self.reader, [e[1] for e in batch], self)
@@ -279,6 +273,18 @@ def _make_handler(export_dir, reader, batch_size, bucketing):
             return NAMESPACE
 
     return ExportModelHandler()
+
+
+def load_export(export_dir, reader):
+    """The SavedModel at `export_dir`, loaded after the modules whose ops it
+    needs (`reader.imports`)."""
+    import importlib
+
+    for module in reader.imports:
+        importlib.import_module(module)
+    import tensorflow as tf
+
+    return tf.saved_model.load(export_dir)
 
 
 def _bucket_batches(batch_size, boundaries):
@@ -325,7 +331,6 @@ def _serve(model, reader, examples, counters=None):
     import tensorflow as tf
 
     feed = reader.collate(examples)
-    real, slots = reader.padding(examples)
     try:
         outputs = model.serve(**{k: tf.constant(v) for k, v in feed.items()})
     except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError,
@@ -334,6 +339,7 @@ def _serve(model, reader, examples, counters=None):
             return [{"error": error_message(e)}]
         return [a for ex in examples for a in _serve(model, reader, [ex], counters)]
     if counters is not None:
+        real, slots = reader.padding(examples)
         counters.batches.inc()
         counters.real.inc(real)
         counters.slots.inc(slots)
@@ -342,6 +348,22 @@ def _serve(model, reader, examples, counters=None):
 
 # ---------------------------------------------------------------------------
 # The job
+
+
+def read_file(reader, path):
+    """Yields `(name, features, None)` for each input of the input file
+    `path`, or `(name, None, reason)` for one that cannot be read (the file
+    itself when it cannot be expanded)."""
+    try:
+        expanded = list(reader.expand(path))
+    except (ValueError, OSError) as e:
+        yield path, None, str(e)
+        return
+    for name, raw in expanded:
+        try:
+            yield name, reader.read(name, raw), None
+        except (ValueError, OSError) as e:
+            yield name, None, str(e)
 
 
 class _Read:
@@ -356,20 +378,12 @@ class _Read:
         from apache_beam.metrics import Metrics
 
         inputs = Metrics.counter(NAMESPACE, "inputs")
-        try:
-            expanded = list(self.reader.expand(path))
-        except (ValueError, OSError) as e:
+        for name, features, error in read_file(self.reader, path):
             inputs.inc()
-            yield pvalue.TaggedOutput("errors", {"input": path, "error": str(e)})
-            return
-        for name, raw in expanded:
-            inputs.inc()
-            try:
-                features = self.reader.read(name, raw)
-            except (ValueError, OSError) as e:
-                yield pvalue.TaggedOutput("errors", {"input": name, "error": str(e)})
-                continue
-            yield name, features, int(self.reader.length(features))
+            if error is not None:
+                yield pvalue.TaggedOutput("errors", {"input": name, "error": error})
+            else:
+                yield name, features, int(self.reader.length(features))
 
 
 def _record(result):
@@ -510,13 +524,12 @@ def reader_for(metadata):
     from pipelines import registry
 
     name = metadata.get("pipeline")
-    domain = {"translation": "text", "classification": "text"}.get(name, name)
-    try:
+    for domain in registry.DOMAINS:
         task = registry.get_task(domain)
-    except (KeyError, ValueError):
-        raise ValueError(f"The export's metadata names pipeline {name!r}, which no domain "
-                         "reads; is this an export of recurrent-pipelines?") from None
-    return task.batch_reader(metadata)
+        if name in task.export_names():
+            return task.batch_reader(metadata)
+    raise ValueError(f"The export's metadata names pipeline {name!r}, which no domain "
+                     "reads; is this an export of recurrent-pipelines?")
 
 
 def plain_loop(export_dir, input, reader=None, batch_size=32):
@@ -524,15 +537,8 @@ def plain_loop(export_dir, input, reader=None, batch_size=32):
     `batch_size` in input order (no Beam, no bucketing): `(records,
     padding share)`, records as `predict` writes them. The baseline of
     `bench/batch_predict.py`, and what tests compare the job with."""
-    import importlib
-
-    import tensorflow as tf
-
-    metadata = export_lib.read_metadata(export_dir)
-    reader = reader or reader_for(metadata)
-    for module in reader.imports:
-        importlib.import_module(module)
-    model = tf.saved_model.load(export_dir)
+    reader = reader or reader_for(export_lib.read_metadata(export_dir))
+    model = load_export(export_dir, reader)
     records, pending = [], []
     real = slots = 0
 
@@ -547,17 +553,11 @@ def plain_loop(export_dir, input, reader=None, batch_size=32):
         pending.clear()
 
     for path in reader.inputs(input):
-        try:
-            expanded = list(reader.expand(path))
-        except (ValueError, OSError) as e:
-            records.append({"input": path, "error": str(e)})
-            continue
-        for name, raw in expanded:
-            try:
-                pending.append((name, reader.read(name, raw)))
-            except (ValueError, OSError) as e:
-                records.append({"input": name, "error": str(e)})
+        for name, features, error in read_file(reader, path):
+            if error is not None:
+                records.append({"input": name, "error": error})
                 continue
+            pending.append((name, features))
             if len(pending) == batch_size:
                 flush()
     flush()
@@ -576,5 +576,5 @@ def read_records(path):
     return out
 
 
-__all__ = ["BatchError", "BatchReader", "errors_path", "geometric_boundaries", "plain_loop",
-           "predict", "read_records", "reader_for"]
+__all__ = ["BatchError", "BatchReader", "errors_path", "geometric_boundaries", "load_export",
+           "plain_loop", "predict", "read_file", "read_records", "reader_for"]
