@@ -90,9 +90,11 @@ def robustness_sets(test, seed=0):
     return sets
 
 
-def leave_one_speaker_out(cfg, data_dir, run_root):
+def leave_one_speaker_out(cfg, data_dir, run_root, on_fold=None):
     """`{speaker: metrics}`: the config trained on sequences of four
-    speakers' recordings, tested on sequences of the fifth's."""
+    speakers' recordings, tested on sequences of the fifth's. A fold whose
+    `run_root/<speaker>/metrics.json` exists is read, not trained again (a
+    stopped run resumes); `on_fold(out)` is called after each fold."""
     from speech import data
 
     recordings = data.fsdd_recordings(data_dir)
@@ -100,14 +102,51 @@ def leave_one_speaker_out(cfg, data_dir, run_root):
     speakers = sorted({r[2] for r in every})
     cache, out = {}, {}
     for speaker in speakers:
-        train = data.digit_sequences([r for r in every if r[2] != speaker],
-                                     cfg.data.train_count, seed=cfg.data.seed, cache=cache)
-        test = data.digit_sequences([r for r in every if r[2] == speaker],
-                                    cfg.data.test_count, seed=[cfg.data.seed, 1], cache=cache)
-        asr = SpeechRecognizer(cfg).fit(train, run_dir=os.path.join(run_root, speaker))
-        out[speaker] = asr.evaluate(test)
+        done = os.path.join(run_root, speaker, "metrics.json")
+        if os.path.exists(done):
+            with open(done) as f:
+                out[speaker] = json.load(f)
+        else:
+            train = data.digit_sequences([r for r in every if r[2] != speaker],
+                                         cfg.data.train_count, seed=cfg.data.seed, cache=cache)
+            test = data.digit_sequences([r for r in every if r[2] == speaker],
+                                        cfg.data.test_count, seed=[cfg.data.seed, 1], cache=cache)
+            start = time.time()
+            asr = SpeechRecognizer(cfg).fit(train, run_dir=os.path.join(run_root, speaker))
+            out[speaker] = {**asr.evaluate(test), "train_seconds": time.time() - start,
+                            "epochs": len(asr.history)}
+            with open(done, "w") as f:
+                json.dump(out[speaker], f, indent=2)
         print(speaker, json.dumps(out[speaker]), flush=True)
+        if on_fold:
+            on_fold(out)
     return out
+
+
+def decoders(cfg):
+    """The decodings scored: greedy, beam, and lexicon where configured."""
+    return ["greedy", "beam"] + (["lexicon"] if cfg.model.lexicon else [])
+
+
+def robustness_table(robust, ways):
+    return "\n".join([
+        "| test audio | " + " | ".join(f"WER {w}" for w in ways) + " |",
+        "|---|" + "---|" * len(ways),
+        *(f"| {name} | " + " | ".join(f"{100 * m['wer_' + w]:.2f}%" for w in ways) + " |"
+          for name, m in robust.items())])
+
+
+def loso_table(loso, ways):
+    wer = {w: {s: m["wer_" + w] for s, m in loso.items()} for w in ways}
+    rows = ["| held-out speaker | " + " | ".join(f"WER {w}" for w in ways) + " |",
+            "|---|" + "---|" * len(ways)]
+    rows += [f"| {s} | " + " | ".join(f"{100 * wer[w][s]:.2f}%" for w in ways) + " |"
+             for s in loso]
+    rows.append("| mean | " + " | ".join(
+        f"{100 * np.mean(list(wer[w].values())):.2f}%" for w in ways) + " |")
+    rows.append("| worst | " + " | ".join(
+        f"{100 * max(wer[w].values()):.2f}%" for w in ways) + " |")
+    return "\n".join(rows)
 
 
 def main(argv=None):
@@ -118,23 +157,28 @@ def main(argv=None):
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--loso", action="store_true",
                         help="also leave-one-speaker-out (five more trainings)")
+    parser.add_argument("--loso-only", action="store_true",
+                        help="leave-one-speaker-out only (resumes finished folds); writes "
+                             "bench/results/speech_fsdd_loso.{json,md} after each fold")
     parser.add_argument("--robustness-only", action="store_true",
                         help="the robustness table of the trained --run-dir only")
     args = parser.parse_args(argv)
 
     cfg = SpeechConfig.from_yaml(args.config, args.overrides)
+    if args.loso_only:
+        def report(loso):
+            write_results("speech_fsdd_loso", {"leave_one_speaker_out": loso,
+                                               "overrides": args.overrides},
+                          loso_table(loso, decoders(cfg)))
+        leave_one_speaker_out(cfg, args.data_dir, os.path.join(args.run_dir, "loso"), report)
+        return
     split = task.load_splits(cfg, args.data_dir)
     if args.robustness_only:
         asr = SpeechRecognizer(cfg)
         asr.model = asr._build_model()
         asr.model.load_weights(os.path.join(args.run_dir, "checkpoints", "best.weights.h5"))
         robust = {name: asr.evaluate(u) for name, u in robustness_sets(split["test"]).items()}
-        ways = ["greedy", "beam"] + (["lexicon"] if cfg.model.lexicon else [])
-        table = "\n".join([
-            "| test audio | " + " | ".join(f"WER {w}" for w in ways) + " |",
-            "|---|" + "---|" * len(ways),
-            *(f"| {name} | " + " | ".join(f"{100 * m['wer_' + w]:.2f}%" for w in ways) + " |"
-              for name, m in robust.items())])
+        table = robustness_table(robust, decoders(cfg))
         write_results("speech_fsdd_robustness", {"robustness": robust, "run_dir": args.run_dir,
                                                  "overrides": args.overrides}, table)
         return
@@ -148,7 +192,8 @@ def main(argv=None):
     asr.export(export_dir, sample=[u.audio for u in split["test"][:8]])
     loaded = tf.saved_model.load(export_dir)
     audios = [u.audio for u in split["test"]]
-    in_memory = asr._transcribe_arrays(audios, cfg.model.beam_width, batch_size=16)
+    # What the export decodes with (model.decoder).
+    in_memory = asr._transcribe_arrays(audios, asr._decoder(None), batch_size=16)
     exported = []
     for start_i in range(0, len(audios), 16):
         chunk = audios[start_i:start_i + 16]
@@ -174,26 +219,18 @@ def main(argv=None):
         "|---|---|---|",
         f"| greedy | {100 * row['wer_greedy']:.2f}% | {100 * row['cer_greedy']:.2f}% |",
         f"| beam ({row['beam_width']}) | {100 * row['wer_beam']:.2f}% | {100 * row['cer_beam']:.2f}% |",
+        *([f"| lexicon ({cfg.model.lexicon}) | {100 * row['wer_lexicon']:.2f}% | "
+           f"{100 * row['cer_lexicon']:.2f}% |"] if cfg.model.lexicon else []),
         "",
+        f"model.decoder (transcribe, export): {cfg.model.decoder}",
         f"training: {train_s / 60:.1f} min ({row['epochs']} epochs); export == in-memory on "
         f"{100 * agree:.1f}% of {len(audios)} test sequences; exported real-time factor "
         f"{rtf1:.4f} (batch 1), {rtf16:.4f} (batch 16)",
         "",
-        "| test audio | WER greedy | WER beam |",
-        "|---|---|---|",
-        *(f"| {name} | {100 * m['wer_greedy']:.2f}% | {100 * m['wer_beam']:.2f}% |"
-          for name, m in robust.items()),
+        robustness_table(robust, decoders(cfg)),
     ])
     if loso:
-        beam = {s: m["wer_beam"] for s, m in loso.items()}
-        greedy = {s: m["wer_greedy"] for s, m in loso.items()}
-        table += "\n\n| held-out speaker | WER greedy | WER beam |\n|---|---|---|\n"
-        table += "\n".join(f"| {s} | {100 * greedy[s]:.2f}% | {100 * beam[s]:.2f}% |"
-                            for s in loso)
-        table += (f"\n| mean | {100 * np.mean(list(greedy.values())):.2f}% | "
-                  f"{100 * np.mean(list(beam.values())):.2f}% |"
-                  f"\n| worst | {100 * max(greedy.values()):.2f}% | "
-                  f"{100 * max(beam.values()):.2f}% |")
+        table += "\n\n" + loso_table(loso, decoders(cfg))
     write_results("speech_fsdd", row, table)
 
 

@@ -11,8 +11,11 @@ at one speed. Each training utterance, each epoch anew:
   perturbation);
 - **onset and offset** (`onset_probability`): the silence before the first
   and after the last sample above `SILENT` is cut to a drawn share of
-  itself, none of it at times, so that utterances also start at their first
-  word, as audio cut by a voice detector or an editor does;
+  itself, none of it at all for a share of them (`onset_none_probability`,
+  each end drawn on its own), so that utterances also start at their first
+  word, as audio cut by a voice detector or an editor does (a share drawn
+  uniformly alone almost never gives none: a model so trained still misread
+  first words);
 - **gain** (`gain_db`): scaled by a drawn gain, clipped to [-1, 1];
 - **noise** (`noise_probability`, `snr_db`): white noise at a drawn
   signal-to-noise ratio (relative to the utterance's speech power), so
@@ -46,15 +49,18 @@ class Augment:
         speed: `(low, high)` resampling factors (1: off).
         onset_probability: chance of cutting an utterance's leading and
             trailing silence (each to a drawn share of itself).
+        onset_none_probability: chance, for each end of a cut utterance,
+            that none of that silence is kept.
         gain_db: `(low, high)` gain in dB.
         noise_probability: chance of adding white noise.
         snr_db: `(low, high)` signal-to-noise ratio of that noise, in dB.
     """
 
-    def __init__(self, speed=(0.9, 1.1), onset_probability=0.7,
-                 gain_db=(-6.0, 6.0), noise_probability=0.8, snr_db=(5.0, 40.0)):
+    def __init__(self, speed=(0.9, 1.1), onset_probability=0.7, onset_none_probability=0.5,
+                 gain_db=(-6.0, 6.0), noise_probability=0.8, snr_db=(0.0, 30.0)):
         self.speed = tuple(float(v) for v in speed)
         self.onset_probability = float(onset_probability)
+        self.onset_none_probability = float(onset_none_probability)
         self.gain_db = tuple(float(v) for v in gain_db)
         self.noise_probability = float(noise_probability)
         self.snr_db = tuple(float(v) for v in snr_db)
@@ -63,7 +69,7 @@ class Augment:
         """float32 `[samples]` and an int64 `[2]` seed -> the augmented
         float32 `[samples']`."""
         wave = tf.convert_to_tensor(wave, tf.float32)
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 8)
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 10)
 
         def uniform(i, low, high):
             return tf.random.stateless_uniform([], seeds[i], low, high)
@@ -82,8 +88,13 @@ class Augment:
         start = tf.cond(tf.size(loud) > 0, lambda: loud[0], lambda: tf.constant(0, tf.int64))
         end = tf.cond(tf.size(loud) > 0, lambda: loud[-1] + 1, lambda: n)
         cut = uniform(1, 0.0, 1.0) < self.onset_probability
-        lead = tf.cast(tf.cast(start, tf.float32) * uniform(2, 0.0, 1.0), tf.int64)
-        trail = tf.cast(tf.cast(n - end, tf.float32) * uniform(3, 0.0, 1.0), tf.int64)
+        def kept(i, j):
+            # The share kept: none at all with onset_none_probability.
+            return tf.where(uniform(j, 0.0, 1.0) < self.onset_none_probability, 0.0,
+                            uniform(i, 0.0, 1.0))
+
+        lead = tf.cast(tf.cast(start, tf.float32) * kept(2, 8), tf.int64)
+        trail = tf.cast(tf.cast(n - end, tf.float32) * kept(3, 9), tf.int64)
         wave = tf.cond(cut, lambda: wave[start - lead:end + trail], lambda: wave)
 
         # Gain.

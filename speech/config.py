@@ -125,6 +125,8 @@ class AugmentConfig:
         speed: `[low, high]` speed (resampling) factors; `[1, 1]`: off.
         onset_probability: chance of cutting an utterance's leading and
             trailing silence to a drawn share of itself (none at times).
+        onset_none_probability: chance, for each end of a cut utterance,
+            that none of its silence is kept.
         gain_db: `[low, high]` gain in dB.
         noise_probability: chance of adding white noise.
         snr_db: `[low, high]` signal-to-noise ratio of that noise, in dB.
@@ -133,9 +135,10 @@ class AugmentConfig:
     enabled: bool = False
     speed: List[float] = dataclasses.field(default_factory=lambda: [0.9, 1.1])
     onset_probability: float = 0.7
+    onset_none_probability: float = 0.5
     gain_db: List[float] = dataclasses.field(default_factory=lambda: [-6.0, 6.0])
     noise_probability: float = 0.8
-    snr_db: List[float] = dataclasses.field(default_factory=lambda: [5.0, 40.0])
+    snr_db: List[float] = dataclasses.field(default_factory=lambda: [0.0, 30.0])
 
     def validate(self):
         for name in ("speed", "gain_db", "snr_db"):
@@ -143,7 +146,7 @@ class AugmentConfig:
             check(len(value) == 2 and value[0] <= value[1], f"augment.{name}", value,
                   "must be [low, high] with low <= high")
         check(self.speed[0] > 0, "augment.speed", self.speed, "must be positive factors")
-        for name in ("onset_probability", "noise_probability"):
+        for name in ("onset_probability", "onset_none_probability", "noise_probability"):
             value = getattr(self, name)
             check(0 <= value <= 1, f"augment.{name}", value, "must be in [0, 1]")
 
@@ -152,7 +155,7 @@ class AugmentConfig:
         from speech.augment import Augment
 
         return Augment(speed=self.speed, onset_probability=self.onset_probability,
-                       gain_db=self.gain_db, noise_probability=self.noise_probability,
+                       onset_none_probability=self.onset_none_probability, gain_db=self.gain_db, noise_probability=self.noise_probability,
                        snr_db=self.snr_db)
 
 

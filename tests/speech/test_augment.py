@@ -35,7 +35,14 @@ def test_onset_and_offset_are_cut_the_speech_kept():
         assert lead <= 800 and trail <= 1600
         np.testing.assert_array_equal(out[lead:lead + len(SPEECH)], SPEECH)
         leads.add(int(lead))
-    assert len(leads) > 4 and min(leads) < 200  # drawn, down to (nearly) none
+    assert len(leads) > 2 and 0 in leads and max(leads) > 0  # drawn, none at times
+    for none, expected in ((1.0, {0}), (0.0, None)):
+        always = Augment(**{**OFF, "onset_probability": 1.0, "onset_none_probability": none})
+        leads = {int(np.flatnonzero(np.abs(_run(always, (s, 0))) > SILENT)[0]) for s in range(8)}
+        if expected is None:
+            assert 0 not in leads and len(leads) > 4
+        else:
+            assert leads == expected
 
 
 def test_speed_gain_and_noise():
