@@ -2,12 +2,14 @@
 
 `export_saved_model` writes a SavedModel through `keras.export.ExportArchive`
 into a temporary sibling directory, stores `metadata.json` beside the
-SavedModel files, reloads it with `tf.saved_model.load` in a *fresh process*
-(so nothing from this process can hide a missing asset or op), compares its
+SavedModel files, reloads it with `tf.saved_model.load` in a *fresh process* that imports
+only TensorFlow (so nothing from this process can hide a missing asset or
+op; one such process is kept for the later exports of the same process), compares its
 outputs with the in-memory pipeline's on a sample, and only then renames it
 into place. A failure at any point leaves no directory at the target.
 """
 
+import atexit
 import contextlib
 import ctypes
 import datetime
@@ -19,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 
 import keras
 import numpy as np
@@ -134,19 +137,81 @@ def run_child(cmd, **kwargs):
     return subprocess.run(cmd, preexec_fn=preexec, **kwargs)
 
 
+class _Verifier:
+    """A `python -m pipelines.verify_export --serve` child kept for the
+    exports of this process that need the same `imports`: a new interpreter
+    importing TensorFlow for every export was most of an export's time. It
+    dies with this process (`_die_with_parent`) and ends when its stdin
+    closes (at exit)."""
+
+    _servers = {}
+    _lock = threading.Lock()
+
+    @classmethod
+    def check(cls, request, imports):
+        """The server's `{"ok", "message"}` for `request`, or None when no
+        server answered (it could not start or died: the caller verifies
+        in a one-off process, whose output says why)."""
+        from pipelines.verify_export import RESULT_PREFIX
+
+        with cls._lock:
+            proc = cls._servers.get(imports)
+            if proc is None or proc.poll() is not None:
+                cmd = [sys.executable, "-m", "pipelines.verify_export", "--serve"]
+                for module in imports:
+                    cmd += ["--import", module]
+                proc = subprocess.Popen(
+                    cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL, text=True,
+                    env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                cls._servers[imports] = proc
+            try:
+                proc.stdin.write(json.dumps(request) + "\n")
+                proc.stdin.flush()
+                for line in proc.stdout:
+                    if line.startswith(RESULT_PREFIX):
+                        return json.loads(line[len(RESULT_PREFIX):])
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+            proc.kill()
+            cls._servers.pop(imports, None)
+            return None
+
+    @classmethod
+    def close_all(cls):
+        for proc in cls._servers.values():
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        cls._servers.clear()
+
+
+atexit.register(_Verifier.close_all)
+
+
 def verify_in_fresh_process(export_dir, endpoint, sample, expected, rtol=1e-4,
                             atol=1e-4, imports=(), work_dir=None):
-    """Reloads `export_dir` in a new Python process and checks its outputs.
-    The input and expected arrays are written to `work_dir` (default: a
-    temporary folder)."""
+    """Reloads `export_dir` in another Python process, one that imports only
+    TensorFlow and `imports` (kept for this process's later exports that
+    need the same imports), and checks its outputs. The input and expected
+    arrays are written to `work_dir` (default: a temporary folder)."""
     with contextlib.ExitStack() as stack:
         work = work_dir or stack.enter_context(tempfile.TemporaryDirectory())
         inputs = os.path.join(work, "inputs.npz")
         outputs = os.path.join(work, "expected.npz")
         np.savez(inputs, **{k: np.asarray(v) for k, v in sample.items()})
         np.savez(outputs, **{k: np.asarray(v) for k, v in expected.items()})
+        request = {"export_dir": os.fspath(export_dir), "endpoint": endpoint,
+                   "inputs": inputs, "expected": outputs, "rtol": rtol, "atol": atol}
+        answer = _Verifier.check(request, tuple(imports))
+        if answer is not None:
+            if not answer["ok"]:
+                raise ExportError(
+                    "The exported SavedModel, reloaded in a fresh process, does not "
+                    "reproduce the in-memory pipeline:\n" + answer["message"].strip()[-3000:])
+            return
         cmd = [
-            sys.executable, "-m", "pipelines.verify_export", export_dir,
+            sys.executable, "-m", "pipelines.verify_export", os.fspath(export_dir),
             "--endpoint", endpoint, "--inputs", inputs, "--expected", outputs,
             "--rtol", str(rtol), "--atol", str(atol),
         ]

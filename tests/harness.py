@@ -62,7 +62,10 @@ def run_module(args, env=None, fresh=False, **kw):
     return _run_cli(list(args[2:]), _CLI_MODULES[module], env)
 
 
-def _run_cli(argv, domain, env):
+def _run_cli(argv, domain, env, cwd=ROOT):
+    """`pipelines.cli.main(argv, domain=domain)` in this process, as a fresh
+    process with environment `env` and working directory `cwd` would run it;
+    a `subprocess.CompletedProcess` of its exit status and output."""
     import contextlib
     import io
     import logging
@@ -83,7 +86,7 @@ def _run_cli(argv, domain, env):
             os.environ.update(env)
         # Native log lines are a property of the process, not of the command.
         os.environ["PIPELINES_NATIVE_LOGS"] = "1"
-        os.chdir(ROOT)
+        os.chdir(cwd)
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -94,6 +97,10 @@ def _run_cli(argv, domain, env):
             except Exception:  # noqa: BLE001 - what a fresh process would print
                 traceback.print_exc()
                 code = 1
+            # What a process's exit would do: nothing of one command (open
+            # Keras models, a mixed-precision policy) is left to the next.
+            keras.backend.clear_session()
+            keras.mixed_precision.set_global_policy("float32")
     finally:
         root.removeHandler(handler)
         root.setLevel(saved_level)

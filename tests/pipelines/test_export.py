@@ -123,3 +123,31 @@ def test_the_verifier_child_dies_with_its_parent(tmp_path):
     else:
         os.kill(child, signal.SIGKILL)
         pytest.fail("the child outlived its parent")
+
+
+def test_one_verifier_process_serves_a_process_s_exports(tmp_path):
+    model = _model()
+    x = np.ones((2, 3), "float32")
+    good, bad = {"y": np.asarray(model(x)) * 2.0}, {"y": np.asarray(model(x)) * 2.0 + 1.0}
+    servers = export_lib._Verifier._servers
+
+    def export(name, expected, imports=()):
+        return export_lib.export_saved_model(tmp_path / name, _endpoint(model), track=[model],
+                                             sample={"x": x}, expected=expected,
+                                             imports=imports)
+
+    export("a", good)
+    server = servers[()]
+    export("b", good)
+    with pytest.raises(export_lib.ExportError, match="output 'y': max abs difference 1"):
+        export("c", bad)
+    assert servers[()] is server and server.poll() is None  # the same process, still up
+    # Other imports get a process of their own: none borrows another's.
+    export("d", good, imports=("json",))
+    assert servers[("json",)].pid != server.pid
+    # A verifier that died is replaced; the export is still verified.
+    server.kill()
+    server.wait()
+    export("e", good)
+    assert servers[()].pid != server.pid and servers[()].poll() is None
+    assert sorted(os.listdir(tmp_path)) == ["a", "b", "d", "e"]
