@@ -17,6 +17,7 @@ recordings (all their takes) and tested on sequences of that speaker's; the
 mean and the worst (five more trainings).
 
     PIPELINES_DATA_DIR=../shared/data python bench/speech_fsdd.py [--set k=v ...] [--loso]
+    PIPELINES_DATA_DIR=../shared/data python bench/speech_fsdd.py --loso-only [--speakers george ...]
 
 `--robustness-only` skips training: it loads the best epoch of `--run-dir`
 (its `checkpoints/best.weights.h5`, the config given) and prints only the
@@ -90,16 +91,23 @@ def robustness_sets(test, seed=0):
     return sets
 
 
-def leave_one_speaker_out(cfg, data_dir, run_root, on_fold=None):
+def leave_one_speaker_out(cfg, data_dir, run_root, on_fold=None, only=None):
     """`{speaker: metrics}`: the config trained on sequences of four
     speakers' recordings, tested on sequences of the fifth's. A fold whose
     `run_root/<speaker>/metrics.json` exists is read, not trained again (a
-    stopped run resumes); `on_fold(out)` is called after each fold."""
+    stopped run resumes); `on_fold(out)` is called after each fold; `only`:
+    these speakers' folds only."""
     from speech import data
 
     recordings = data.fsdd_recordings(data_dir)
     every = list(recordings.train) + list(recordings.test)
     speakers = sorted({r[2] for r in every})
+    if only:
+        unknown = sorted(set(only) - set(speakers))
+        if unknown:
+            raise SystemExit(f"--speakers: no such FSDD speaker {unknown}; the speakers are "
+                             f"{speakers}.")
+        speakers = [s for s in speakers if s in only]
     cache, out = {}, {}
     for speaker in speakers:
         done = os.path.join(run_root, speaker, "metrics.json")
@@ -160,17 +168,21 @@ def main(argv=None):
     parser.add_argument("--loso-only", action="store_true",
                         help="leave-one-speaker-out only (resumes finished folds); writes "
                              "bench/results/speech_fsdd_loso.{json,md} after each fold")
+    parser.add_argument("--speakers", nargs="+", default=None,
+                        help="with --loso-only: these held-out speakers' folds only")
     parser.add_argument("--robustness-only", action="store_true",
                         help="the robustness table of the trained --run-dir only")
     args = parser.parse_args(argv)
 
     cfg = SpeechConfig.from_yaml(args.config, args.overrides)
     if args.loso_only:
+        name = "speech_fsdd_loso" + ("_" + "_".join(args.speakers) if args.speakers else "")
+
         def report(loso):
-            write_results("speech_fsdd_loso", {"leave_one_speaker_out": loso,
-                                               "overrides": args.overrides},
-                          loso_table(loso, decoders(cfg)))
-        leave_one_speaker_out(cfg, args.data_dir, os.path.join(args.run_dir, "loso"), report)
+            write_results(name, {"leave_one_speaker_out": loso, "overrides": args.overrides,
+                                 "run_dir": args.run_dir}, loso_table(loso, decoders(cfg)))
+        leave_one_speaker_out(cfg, args.data_dir, os.path.join(args.run_dir, "loso"), report,
+                              only=args.speakers)
         return
     split = task.load_splits(cfg, args.data_dir)
     if args.robustness_only:

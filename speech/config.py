@@ -130,6 +130,10 @@ class AugmentConfig:
         gain_db: `[low, high]` gain in dB.
         noise_probability: chance of adding white noise.
         snr_db: `[low, high]` signal-to-noise ratio of that noise, in dB.
+        freq_warp: `[low, high]` factors by which the log-mel band axis of
+            each training batch is stretched or squeezed (vocal tract
+            length perturbation, `speech.augment.warp_frequencies`);
+            `[1, 1]`: off.
     """
 
     enabled: bool = False
@@ -139,13 +143,16 @@ class AugmentConfig:
     gain_db: List[float] = dataclasses.field(default_factory=lambda: [-6.0, 6.0])
     noise_probability: float = 0.8
     snr_db: List[float] = dataclasses.field(default_factory=lambda: [0.0, 30.0])
+    freq_warp: List[float] = dataclasses.field(default_factory=lambda: [1.0, 1.0])
 
     def validate(self):
-        for name in ("speed", "gain_db", "snr_db"):
+        for name in ("speed", "gain_db", "snr_db", "freq_warp"):
             value = getattr(self, name)
             check(len(value) == 2 and value[0] <= value[1], f"augment.{name}", value,
                   "must be [low, high] with low <= high")
         check(self.speed[0] > 0, "augment.speed", self.speed, "must be positive factors")
+        check(self.freq_warp[0] > 0, "augment.freq_warp", self.freq_warp,
+              "must be positive factors")
         for name in ("onset_probability", "onset_none_probability", "noise_probability"):
             value = getattr(self, name)
             check(0 <= value <= 1, f"augment.{name}", value, "must be in [0, 1]")

@@ -21,7 +21,7 @@ from pipelines import decoding, shards as shards_lib
 from pipelines.data import padded_batches
 from pipelines.metrics import error_rates
 from pipelines.pipeline import Pipeline
-from speech import data, shards as speech_shards
+from speech import augment as augment_lib, data, shards as speech_shards
 from speech.config import SpeechConfig
 from speech.features import LogMel
 from speech.model import CTCAcousticModel
@@ -106,12 +106,22 @@ class SpeechRecognizer(Pipeline):
                                "label_length": tf.shape(e["label"])[0]})
         ds = padded_batches(ds, cfg.train.batch_size, lambda e: e["wave_length"], boundaries)
         fe = self.features
+        low, high = cfg.augment.freq_warp
+        warp = training_mode and cfg.augment.enabled and (low, high) != (1.0, 1.0)
 
-        def to_model(batch):
+        def to_model(batch, seed=None):
             feats, frames = fe(batch["wave"], batch["wave_length"])
+            if seed is not None:
+                factor = tf.random.stateless_uniform([], seed, low, high)
+                feats = augment_lib.warp_frequencies(feats, factor)
             return ({"features": feats, "lengths": frames},
                     {"labels": batch["label"], "label_lengths": batch["label_length"]})
 
+        if warp:
+            # One band-axis warp factor per batch, drawn anew each epoch.
+            seeds = tf.data.Dataset.random(seed=cfg.train.seed + 1,
+                                           rerandomize_each_iteration=True).batch(2)
+            ds = tf.data.Dataset.zip((ds, seeds))
         return ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     def _augmented(self, ds):

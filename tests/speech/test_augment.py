@@ -87,3 +87,36 @@ def test_training_datasets_are_augmented_anew_each_epoch(data_dir):
     plain = asr._dataset(splits.train, training_mode=False)
     again = [next(iter(plain))[0]["features"].numpy() for _ in range(2)]
     np.testing.assert_array_equal(*again)  # evaluation is never augmented
+
+
+def test_frequency_warp_moves_bands_and_keeps_the_shape():
+    from speech.augment import warp_frequencies
+
+    feats = np.random.default_rng(0).normal(size=(2, 5, 40)).astype("float32")
+    np.testing.assert_allclose(warp_frequencies(feats, 1.0).numpy(), feats)
+    stretched = warp_frequencies(feats, 1.25).numpy()
+    assert stretched.shape == feats.shape
+    np.testing.assert_allclose(stretched[..., 5], feats[..., 4], rtol=1e-6)  # 5 / 1.25
+    squeezed = warp_frequencies(feats, 0.8).numpy()
+    np.testing.assert_allclose(squeezed[..., 4], feats[..., 5], rtol=1e-6)   # 4 / 0.8
+    np.testing.assert_allclose(squeezed[..., -1], feats[..., -1])           # the top repeats
+    with pytest.raises(ConfigError, match=r"augment.freq_warp.*must be \[low, high\]"):
+        SpeechConfig.from_dict({}, ["augment.freq_warp=[1.1, 0.9]"])
+
+
+def test_training_batches_are_frequency_warped(data_dir):
+    from speech import data
+    from speech.pipeline import SpeechRecognizer
+
+    splits = data.fsdd_sequences(data_dir, train_count=4, test_count=1, seed=1)
+    off = ["augment.enabled=true", "augment.speed=[1, 1]", "augment.onset_probability=0",
+           "augment.gain_db=[0, 0]", "augment.noise_probability=0", "train.batch_size=4"]
+
+    def first_batch(*extra):
+        asr = SpeechRecognizer(SpeechConfig.from_dict({}, off + list(extra)))
+        batch = next(iter(asr._dataset(splits.train, training_mode=True)))[0]
+        return np.sort(batch["features"].numpy().reshape(-1))
+
+    plain = first_batch()
+    np.testing.assert_allclose(first_batch("augment.freq_warp=[1, 1]"), plain)
+    assert not np.allclose(first_batch("augment.freq_warp=[0.8, 0.9]"), plain)
