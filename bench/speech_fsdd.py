@@ -176,7 +176,11 @@ def main(argv=None):
 
     cfg = SpeechConfig.from_yaml(args.config, args.overrides)
     if args.loso_only:
-        name = "speech_fsdd_loso" + ("_" + "_".join(args.speakers) if args.speakers else "")
+        # Runs into another --run-dir (an experiment) get results of their own.
+        default_dir = parser.get_default("run_dir")
+        name = "speech_fsdd_loso" + (
+            "" if os.path.abspath(args.run_dir) == os.path.abspath(default_dir)
+            else "_" + os.path.basename(os.path.normpath(args.run_dir)))
 
         def report(loso):
             write_results(name, {"leave_one_speaker_out": loso, "overrides": args.overrides,
