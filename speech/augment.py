@@ -115,11 +115,12 @@ class Augment:
 
 def warp_frequencies(features, factor):
     """Log-mel features `[batch, frames, n_mels]` with their band axis
-    stretched (`factor` > 1) or squeezed (< 1) by `factor`, as a longer or
-    shorter vocal tract moves the formants (vocal tract length perturbation,
-    Jaitly and Hinton, 2013): band `m` of the result is band `m / factor` of
-    the input, linearly interpolated; bands past the top repeat the top band.
-    A factor of 1 gives the features back unchanged.
+    stretched (`factor` > 1) or squeezed (< 1) by `factor` (a scalar, or one
+    per utterance `[batch]`), as a longer or shorter vocal tract moves the
+    formants (vocal tract length perturbation, Jaitly and Hinton, 2013):
+    band `m` of the result is band `m / factor` of the input, linearly
+    interpolated; bands past the top repeat the top band. A factor of 1
+    gives the features back unchanged.
 
     Example:
 
@@ -128,11 +129,12 @@ def warp_frequencies(features, factor):
     [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
     """
     features = tf.convert_to_tensor(features)
-    n_mels = tf.shape(features)[-1]
-    source = tf.cast(tf.range(n_mels), tf.float32) / tf.cast(factor, tf.float32)
+    batch, n_mels = tf.shape(features)[0], tf.shape(features)[-1]
+    factor = tf.broadcast_to(tf.cast(factor, tf.float32), [batch])
+    source = tf.cast(tf.range(n_mels), tf.float32)[None] / factor[:, None]   # [batch, n_mels]
     source = tf.minimum(source, tf.cast(n_mels - 1, tf.float32))
     low = tf.cast(tf.floor(source), tf.int32)
     high = tf.minimum(low + 1, n_mels - 1)
-    frac = tf.cast(source - tf.cast(low, tf.float32), features.dtype)
-    return (tf.gather(features, low, axis=-1) * (1 - frac)
-            + tf.gather(features, high, axis=-1) * frac)
+    frac = tf.cast(source - tf.cast(low, tf.float32), features.dtype)[:, None]
+    return (tf.gather(features, low, axis=2, batch_dims=1) * (1 - frac)
+            + tf.gather(features, high, axis=2, batch_dims=1) * frac)

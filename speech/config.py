@@ -131,7 +131,7 @@ class AugmentConfig:
         noise_probability: chance of adding white noise.
         snr_db: `[low, high]` signal-to-noise ratio of that noise, in dB.
         freq_warp: `[low, high]` factors by which the log-mel band axis of
-            each training batch is stretched or squeezed (vocal tract
+            each training utterance is stretched or squeezed (vocal tract
             length perturbation, `speech.augment.warp_frequencies`);
             `[1, 1]`: off.
     """

@@ -112,13 +112,13 @@ class SpeechRecognizer(Pipeline):
         def to_model(batch, seed=None):
             feats, frames = fe(batch["wave"], batch["wave_length"])
             if seed is not None:
-                factor = tf.random.stateless_uniform([], seed, low, high)
+                factor = tf.random.stateless_uniform(tf.shape(feats)[:1], seed, low, high)
                 feats = augment_lib.warp_frequencies(feats, factor)
             return ({"features": feats, "lengths": frames},
                     {"labels": batch["label"], "label_lengths": batch["label_length"]})
 
         if warp:
-            # One band-axis warp factor per batch, drawn anew each epoch.
+            # A band-axis warp factor per utterance, drawn anew each epoch.
             seeds = tf.data.Dataset.random(seed=cfg.train.seed + 1,
                                            rerandomize_each_iteration=True).batch(2)
             ds = tf.data.Dataset.zip((ds, seeds))

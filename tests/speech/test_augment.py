@@ -100,6 +100,8 @@ def test_frequency_warp_moves_bands_and_keeps_the_shape():
     squeezed = warp_frequencies(feats, 0.8).numpy()
     np.testing.assert_allclose(squeezed[..., 4], feats[..., 5], rtol=1e-6)   # 4 / 0.8
     np.testing.assert_allclose(squeezed[..., -1], feats[..., -1])           # the top repeats
+    each = warp_frequencies(feats, [1.25, 0.8]).numpy()                      # one per utterance
+    np.testing.assert_allclose(each, np.stack([stretched[0], squeezed[1]]), rtol=1e-6)
     with pytest.raises(ConfigError, match=r"augment.freq_warp.*must be \[low, high\]"):
         SpeechConfig.from_dict({}, ["augment.freq_warp=[1.1, 0.9]"])
 
