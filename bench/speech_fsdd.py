@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from pipelines.files import read_json, write_json  # noqa: E402
 from speech import task  # noqa: E402
 from speech.config import SpeechConfig  # noqa: E402
 from speech.pipeline import SpeechRecognizer  # noqa: E402
@@ -112,8 +113,7 @@ def leave_one_speaker_out(cfg, data_dir, run_root, on_fold=None, only=None):
     for speaker in speakers:
         done = os.path.join(run_root, speaker, "metrics.json")
         if os.path.exists(done):
-            with open(done) as f:
-                out[speaker] = json.load(f)
+            out[speaker] = read_json(done)
         else:
             train = data.digit_sequences([r for r in every if r[2] != speaker],
                                          cfg.data.train_count, seed=cfg.data.seed, cache=cache)
@@ -123,8 +123,8 @@ def leave_one_speaker_out(cfg, data_dir, run_root, on_fold=None, only=None):
             asr = SpeechRecognizer(cfg).fit(train, run_dir=os.path.join(run_root, speaker))
             out[speaker] = {**asr.evaluate(test), "train_seconds": time.time() - start,
                             "epochs": len(asr.history)}
-            with open(done, "w") as f:
-                json.dump(out[speaker], f, indent=2)
+            # Atomic: a fold killed while writing is trained again, not read half.
+            write_json(done, out[speaker])
         print(speaker, json.dumps(out[speaker]), flush=True)
         if on_fold:
             on_fold(out)

@@ -206,9 +206,7 @@ def verify_in_fresh_process(export_dir, endpoint, sample, expected, rtol=1e-4,
         answer = _Verifier.check(request, tuple(imports))
         if answer is not None:
             if not answer["ok"]:
-                raise ExportError(
-                    "The exported SavedModel, reloaded in a fresh process, does not "
-                    "reproduce the in-memory pipeline:\n" + answer["message"].strip()[-3000:])
+                raise _not_reproduced(answer["message"])
             return
         cmd = [
             sys.executable, "-m", "pipelines.verify_export", os.fspath(export_dir),
@@ -220,8 +218,11 @@ def verify_in_fresh_process(export_dir, endpoint, sample, expected, rtol=1e-4,
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         result = run_child(cmd, capture_output=True, text=True, env=env)
         if result.returncode != 0:
-            raise ExportError(
-                "The exported SavedModel, reloaded in a fresh process, does not "
-                "reproduce the in-memory pipeline:\n"
-                + (result.stdout + result.stderr).strip()[-3000:]
-            )
+            raise _not_reproduced(result.stdout + result.stderr)
+
+
+def _not_reproduced(output):
+    """The `ExportError` of a verification that failed, with the end of
+    what the verifier said."""
+    return ExportError("The exported SavedModel, reloaded in a fresh process, does not "
+                       "reproduce the in-memory pipeline:\n" + output.strip()[-3000:])

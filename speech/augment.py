@@ -88,6 +88,7 @@ class Augment:
         start = tf.cond(tf.size(loud) > 0, lambda: loud[0], lambda: tf.constant(0, tf.int64))
         end = tf.cond(tf.size(loud) > 0, lambda: loud[-1] + 1, lambda: n)
         cut = uniform(1, 0.0, 1.0) < self.onset_probability
+
         def kept(i, j):
             # The share kept: none at all with onset_none_probability.
             return tf.where(uniform(j, 0.0, 1.0) < self.onset_none_probability, 0.0,

@@ -162,7 +162,8 @@ class AugmentConfig:
         from speech.augment import Augment
 
         return Augment(speed=self.speed, onset_probability=self.onset_probability,
-                       onset_none_probability=self.onset_none_probability, gain_db=self.gain_db, noise_probability=self.noise_probability,
+                       onset_none_probability=self.onset_none_probability,
+                       gain_db=self.gain_db, noise_probability=self.noise_probability,
                        snr_db=self.snr_db)
 
 

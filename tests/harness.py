@@ -59,10 +59,10 @@ def run_module(args, env=None, fresh=False, **kw):
         env = dict(os.environ if env is None else env, TF_CPP_MIN_LOG_LEVEL="2")
         return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=600, **kw)
-    return _run_cli(list(args[2:]), _CLI_MODULES[module], env)
+    return run_cli(list(args[2:]), _CLI_MODULES[module], env)
 
 
-def _run_cli(argv, domain, env, cwd=ROOT):
+def run_cli(argv, domain, env, cwd=ROOT):
     """`pipelines.cli.main(argv, domain=domain)` in this process, as a fresh
     process with environment `env` and working directory `cwd` would run it;
     a `subprocess.CompletedProcess` of its exit status and output."""
