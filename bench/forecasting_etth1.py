@@ -5,9 +5,20 @@ metrics over every window (stride 1, none dropped), in standardised units,
 printed beside the published numbers and our baselines on the same windows.
 
     PIPELINES_DATA_DIR=../shared/data python bench/forecasting_etth1.py \
-        [--horizons 96 192 336 720] [--set train.epochs=20 ...]
+        [--horizons 96 192 336 720] [--seeds 1 2 3 4 5] [--set train.epochs=20 ...]
 
-Writes bench/results/forecasting_etth1.{json,md}.
+With several `--seeds`, each figure is the mean and standard deviation over
+the seeds (one training each). A config that serves quantiles (a quantile
+head, or `intervals.levels` on a point model) adds a probabilistic table:
+test coverage and width of each interval level, weighted quantile loss and
+CRPS (standardised units):
+
+    PIPELINES_DATA_DIR=../shared/data python bench/forecasting_etth1.py \
+        --config forecasting/configs/etth1_quantile.yaml --name forecasting_etth1_quantile
+    PIPELINES_DATA_DIR=../shared/data python bench/forecasting_etth1.py \
+        --set 'intervals.levels=[0.8,0.95]' --name forecasting_etth1_conformal
+
+Writes bench/results/<name>.{json,md} (default name forecasting_etth1).
 """
 
 import argparse
@@ -15,10 +26,13 @@ import os
 import sys
 import time
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from forecasting import data  # noqa: E402
 from forecasting.config import ForecastingConfig  # noqa: E402
+from forecasting.metrics import level_name  # noqa: E402
 from forecasting.pipeline import Forecaster  # noqa: E402
 from report import write_results  # noqa: E402  (bench/ is on the path)
 
@@ -46,26 +60,40 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--run-root", default=os.path.join(ROOT, "runs", "bench", "etth1"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="train.seed of each run (default: the config's, one run)")
+    parser.add_argument("--name", default="forecasting_etth1",
+                        help="results file name under bench/results")
     args = parser.parse_args(argv)
 
     rows = []
     for horizon in args.horizons:
-        cfg = ForecastingConfig.from_yaml(
-            args.config, [*args.overrides, f"model.horizon={horizon}", f"name=etth1-h{horizon}"]
-        )
-        split = data.load_dataset("etth1", cfg.model.lookback, data_dir=args.data_dir)
-        run_dir = os.path.join(args.run_root, f"h{horizon}")
-        start = time.time()
-        f = Forecaster(cfg).fit(split.train, split.val, run_dir=run_dir, columns=split.columns)
-        train_s = time.time() - start
-        test = f.evaluate(split.test)
+        runs = []
+        for seed in args.seeds or [None]:
+            extra = [] if seed is None else [f"train.seed={seed}"]
+            cfg = ForecastingConfig.from_yaml(
+                args.config, [*args.overrides, *extra, f"model.horizon={horizon}",
+                              f"name=etth1-h{horizon}"])
+            split = data.load_dataset("etth1", cfg.model.lookback, data_dir=args.data_dir)
+            run_dir = os.path.join(args.run_root, f"h{horizon}" + ("" if seed is None
+                                                                   else f"-s{seed}"))
+            start = time.time()
+            f = Forecaster(cfg).fit(split.train, split.val, run_dir=run_dir,
+                                    columns=split.columns)
+            train_s = time.time() - start
+            test = f.evaluate(split.test)
+            runs.append({"seed": cfg.train.seed, "model": test, "train_seconds": train_s,
+                         "epochs": len(f.history)})
+            print(f"H={horizon} seed={cfg.train.seed}: {test} in {train_s:.0f}s, "
+                  f"{len(f.history)} epochs", flush=True)
         base = f.evaluate_baselines(split.train, split.test)
         n_windows = len(split.test) - cfg.model.lookback - horizon + 1
-        rows.append({"horizon": horizon, "model": test, "baselines": base,
-                     "train_seconds": train_s, "epochs": len(f.history),
+        rows.append({"horizon": horizon, "runs": runs, "model": _summary(runs),
+                     "baselines": base, "levels": f.levels,
+                     "train_seconds": float(np.mean([r["train_seconds"] for r in runs])),
+                     "epochs": float(np.mean([r["epochs"] for r in runs])),
                      "test_windows": n_windows})
-        print(f"H={horizon}: {test} in {train_s:.0f}s, {len(f.history)} epochs; baselines {base}",
-              flush=True)
+        print(f"H={horizon}: baselines {base}", flush=True)
 
     lines = [
         "| horizon | ours (SegRNN-style GRU) | linear (ours) | seasonal naive | last value | SegRNN | iTransformer | PatchTST | DLinear | train time |",
@@ -78,13 +106,41 @@ def main(argv=None):
         pubs = [f"{pub[k][0]:.3f}/{pub[k][1]:.3f}" if k in pub else "-"
                 for k in ("SegRNN", "iTransformer", "PatchTST", "DLinear")]
         lines.append(
-            f"| {h} | **{fmt(r['model'])}** | {fmt(r['baselines']['linear'])} | "
+            f"| {h} | **{_mean_std(r['model'], 'mse')}/{_mean_std(r['model'], 'mae')}** | "
+            f"{fmt(r['baselines']['linear'])} | "
             f"{fmt(r['baselines']['seasonal_naive'])} | {fmt(r['baselines']['last_value'])} | "
-            + " | ".join(pubs) + f" | {r['train_seconds'] / 60:.1f} min ({r['epochs']} ep) |"
+            + " | ".join(pubs) + f" | {r['train_seconds'] / 60:.1f} min ({r['epochs']:g} ep) |"
         )
+    seeds = sorted({run["seed"] for r in rows for run in r["runs"]})
     table = "\n".join(lines)
-    print("\nETTh1, lookback 96, test MSE/MAE (standardised), every window:\n")
-    write_results("forecasting_etth1", rows, table)
+    levels = rows[0]["levels"]
+    if levels:
+        names = [level_name(v) for v in levels]
+        head = (["horizon", "MSE", "MAE"] + [f"coverage {n}%" for n in names]
+                + [f"width {n}%" for n in names] + ["wQL", "CRPS"])
+        prob = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in rows:
+            keys = (["mse", "mae"] + [f"coverage_{n}" for n in names]
+                    + [f"width_{n}" for n in names] + ["wql", "crps"])
+            prob.append(f"| {r['horizon']} | "
+                        + " | ".join(_mean_std(r["model"], k) for k in keys) + " |")
+        table += ("\n\nIntervals (standardised units; coverage is the share of test "
+                  "values inside):\n\n" + "\n".join(prob))
+    print(f"\nETTh1, lookback 96, test MSE/MAE (standardised), every window, seeds {seeds}"
+          " (mean ± std when several):\n")
+    write_results(args.name, rows, table)
+
+
+def _summary(runs):
+    """`{metric: [mean, std]}` over the runs (std 0 for one run)."""
+    keys = runs[0]["model"].keys()
+    return {k: [float(np.mean([r["model"][k] for r in runs])),
+                float(np.std([r["model"][k] for r in runs]))] for k in keys}
+
+
+def _mean_std(summary, key):
+    mean, std = summary[key]
+    return f"{mean:.3f}" + (f" ± {std:.3f}" if std else "")
 
 
 if __name__ == "__main__":

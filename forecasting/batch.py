@@ -6,7 +6,9 @@ Each CSV file is one input, read as `predict` reads it
 refused, naming it): its last `lookback` rows are the window; a file with
 fewer rows, or with an infinite value, is refused with the reason. Windows
 all have the same shape: no bucketing. Its record is `{"input": path,
-"columns": [...], "forecast": [[...] per step]}` in original units.
+"columns": [...], "forecast": [[...] per step]}` in original units, with
+`"quantiles": [[[...] per level] per column] per step]` and
+`"quantile_levels"` when the export serves quantiles.
 """
 
 import numpy as np
@@ -29,6 +31,7 @@ class WindowReader(BatchReader):
         super().__init__(metadata)
         self.columns = list(metadata["columns"])
         self.lookback = int(metadata["inputs"]["history"]["shape"][1])
+        self.quantiles = list(metadata.get("quantiles") or [])
 
     def read(self, name, raw):
         series = data.load_csv(raw, columns=self.columns, missing="raise")
@@ -43,5 +46,9 @@ class WindowReader(BatchReader):
         return {"history": window}
 
     def answers(self, outputs, examples):
-        return [{"columns": self.columns, "forecast": np.asarray(f).tolist()}
-                for f in outputs["forecast"][:len(examples)]]
+        out = [{"columns": self.columns, "forecast": np.asarray(f).tolist()}
+               for f in outputs["forecast"][:len(examples)]]
+        if self.quantiles:
+            for record, q in zip(out, outputs["quantiles"][:len(examples)]):
+                record.update(quantile_levels=self.quantiles, quantiles=np.asarray(q).tolist())
+        return out

@@ -47,7 +47,11 @@ class ModelConfig:
         segment_length: SegRNN's segment length; divides lookback and horizon.
         units, cell_type, num_layers, dropout: the recurrent network.
         normalization: per-window normalisation: last, revin or none.
-        loss: training loss: mse, mae or huber.
+        loss: training loss of a point model: mse, mae or huber.
+        quantiles: levels of a quantile head (e.g. `[0.1, 0.5, 0.9]`; it
+            must include 0.5, the point forecast), trained with the pinball
+            loss instead of `loss`; the quantiles never cross (they are
+            sorted). None: a point model.
     """
 
     kind: str = "segrnn"
@@ -60,6 +64,7 @@ class ModelConfig:
     dropout: float = 0.5
     normalization: str = "last"
     loss: str = "mae"
+    quantiles: Optional[List[float]] = None
 
     def validate(self):
         check(self.kind in MODEL_KINDS, "model.kind", self.kind,
@@ -82,6 +87,35 @@ class ModelConfig:
         check(self.normalization in ("last", "revin", "none"), "model.normalization",
               self.normalization, "must be one of ['last', 'revin', 'none']")
         check(self.loss in LOSSES, "model.loss", self.loss, f"must be one of {list(LOSSES)}")
+        if self.quantiles is not None:
+            q = self.quantiles
+            check(len(q) >= 1 and all(0 < v < 1 for v in q), "model.quantiles", q,
+                  "must be levels in (0, 1)")
+            check(all(a < b for a, b in zip(q, q[1:])), "model.quantiles", q,
+                  "must be in increasing order, each once")
+            check(0.5 in q, "model.quantiles", q, "must include 0.5 (the point forecast)")
+
+
+@dataclasses.dataclass
+class IntervalConfig:
+    """Prediction intervals, calibrated by split conformal prediction on the
+    validation split after training (`forecasting.conformal`), for a point
+    model and a quantile model alike.
+
+    Args:
+        levels: central interval levels to calibrate, e.g. `[0.8, 0.95]`
+            (each adds the quantiles `(1 - level) / 2` and `(1 + level) / 2`
+            to what the forecaster serves); empty: no calibration (a
+            quantile model then serves its own quantiles as trained).
+    """
+
+    levels: List[float] = dataclasses.field(default_factory=list)
+
+    def validate(self):
+        check(all(0 < v < 1 for v in self.levels), "intervals.levels", self.levels,
+              "must be levels in (0, 1)")
+        check(len(set(self.levels)) == len(self.levels), "intervals.levels", self.levels,
+              "must not repeat a level")
 
 
 def _default_train():
@@ -96,4 +130,5 @@ class ForecastingConfig(Config):
     name: str = "etth1"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    intervals: IntervalConfig = dataclasses.field(default_factory=IntervalConfig)
     train: TrainConfig = dataclasses.field(default_factory=_default_train)

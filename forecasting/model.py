@@ -31,7 +31,8 @@ class WindowNormalization(keras.layers.Layer):
     subtracts the window mean and divides by its standard deviation (RevIN
     without affine weights); `"none"` does nothing. Called with
     `inverse=False` on `[b, L, C]` it returns `(normalised, stats)`; with
-    `inverse=True` on `([b, H, C], stats)` it restores the level.
+    `inverse=True` on `([b, H, C], stats)` (or quantiles `[b, H, C, Q]`) it
+    restores the level.
     """
 
     def __init__(self, mode="last", epsilon=1e-5, **kwargs):
@@ -43,6 +44,8 @@ class WindowNormalization(keras.layers.Layer):
     def call(self, x, stats=None, inverse=False):
         if inverse:
             shift, scale = stats
+            if len(x.shape) == 4:  # quantiles last: the same level for each
+                shift, scale = shift[..., None], scale[..., None]
             return x * scale + shift
         if self.mode == "last":
             shift = x[:, -1:, :]
@@ -113,6 +116,24 @@ class SegmentQueries(keras.layers.Layer):
         return config
 
 
+def _check_quantiles(quantiles):
+    if quantiles is None:
+        return None
+    quantiles = [float(q) for q in quantiles]
+    _check(len(quantiles) >= 1 and all(0 < q < 1 for q in quantiles), "quantiles",
+           quantiles, "must be levels in (0, 1)")
+    _check(all(a < b for a, b in zip(quantiles, quantiles[1:])), "quantiles", quantiles,
+           "must be in increasing order, each once")
+    return quantiles
+
+
+def _quantile_outputs(y, quantiles):
+    """`[..., Q]` head outputs sorted along the quantile axis: quantiles of
+    increasing level never cross, whatever the weights (sorting is a
+    permutation, so the pinball loss still reaches every output)."""
+    return ops.sort(y, axis=-1) if len(quantiles) > 1 else y
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class SegRNN(FunctionalModel):
     """Segment-recurrent forecaster: `[b, lookback, C]` -> `[b, horizon, C]`.
@@ -129,6 +150,9 @@ class SegRNN(FunctionalModel):
         num_layers: encoder depth (the shared `RecurrentEncoder`).
         dropout: dropout before the output projection.
         normalization: `"last"`, `"revin"` or `"none"` (per-window).
+        quantiles: levels of a quantile head, increasing: the output is then
+            `[b, horizon, C, len(quantiles)]`, sorted on the last axis (train
+            it with `pipelines.losses.PinballLoss`). None: point forecasts.
 
     Example:
 
@@ -136,6 +160,10 @@ class SegRNN(FunctionalModel):
     >>> m = SegRNN(lookback=48, horizon=24, channels=3, segment_length=12, units=16)
     >>> tuple(m(np.zeros((2, 48, 3), "float32")).shape)
     (2, 24, 3)
+    >>> q = SegRNN(lookback=48, horizon=24, channels=3, segment_length=12, units=16,
+    ...            quantiles=[0.1, 0.5, 0.9])
+    >>> tuple(q(np.zeros((2, 48, 3), "float32")).shape)
+    (2, 24, 3, 3)
     """
 
     def __init__(
@@ -149,6 +177,7 @@ class SegRNN(FunctionalModel):
         num_layers=1,
         dropout=0.5,
         normalization="last",
+        quantiles=None,
         dtype=None,
         **kwargs,
     ):
@@ -162,6 +191,8 @@ class SegRNN(FunctionalModel):
         _check(horizon % segment_length == 0, "horizon", horizon,
                f"must be a multiple of segment_length={segment_length}")
         _check(0.0 <= dropout < 1.0, "dropout", dropout, "must be in [0, 1)")
+        quantiles = _check_quantiles(quantiles)
+        outs = 1 if quantiles is None else len(quantiles)
         in_segments = lookback // segment_length
         out_segments = horizon // segment_length
 
@@ -181,7 +212,7 @@ class SegRNN(FunctionalModel):
                 units, cell_type=cell_type, return_sequences=False, name="decoder"
             )
             drop = keras.layers.Dropout(dropout, name="dropout")
-            head = keras.layers.Dense(segment_length, dtype=HEAD_DTYPE, name="head")
+            head = keras.layers.Dense(segment_length * outs, dtype=HEAD_DTYPE, name="head")
 
             # === Functional model ===
             inputs = keras.Input((lookback, channels), name="history")
@@ -195,9 +226,12 @@ class SegRNN(FunctionalModel):
             q = queries(last)
             state = [ops.repeat(s, out_segments, axis=0) for s in state]
             y = decoder(q, initial_state=state)
-            y = head(drop(y))  # [b * C * m, segment_length]
-            y = ops.reshape(y, (-1, channels, horizon))
-            y = ops.transpose(y, (0, 2, 1))
+            y = head(drop(y))  # [b * C * m, segment_length * outs]
+            if quantiles is None:
+                y = ops.transpose(ops.reshape(y, (-1, channels, horizon)), (0, 2, 1))
+            else:
+                y = ops.reshape(y, (-1, channels, horizon, outs))
+                y = _quantile_outputs(ops.transpose(y, (0, 2, 1, 3)), quantiles)
             outputs = norm(y, stats=stats, inverse=True)
             super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
@@ -211,6 +245,7 @@ class SegRNN(FunctionalModel):
         self.num_layers = num_layers
         self.dropout = dropout
         self.normalization = normalization
+        self.quantiles = quantiles
 
     def get_config(self):
         return {
@@ -218,6 +253,7 @@ class SegRNN(FunctionalModel):
             "lookback": self.lookback,
             "horizon": self.horizon,
             "channels": self.channels,
+            "quantiles": self.quantiles,
             "segment_length": self.segment_length,
             "units": self.units,
             "cell_type": self.cell_type,
@@ -239,19 +275,26 @@ class LinearForecaster(FunctionalModel):
     (1, 12, 2)
     """
 
-    def __init__(self, lookback, horizon, channels, normalization="last", dtype=None,
-                 **kwargs):
+    def __init__(self, lookback, horizon, channels, normalization="last", quantiles=None,
+                 dtype=None, **kwargs):
+        quantiles = _check_quantiles(quantiles)
+        outs = 1 if quantiles is None else len(quantiles)
         # Every layer (and the model) takes the policy `dtype`; it is in
         # get_config, so a reload rebuilds the same policy.
         with precision.dtype_scope(dtype):
             # === Layers ===
             # float32: the statistics and the restored forecast stay full precision.
             norm = WindowNormalization(normalization, dtype=HEAD_DTYPE, name="window_norm")
-            dense = keras.layers.Dense(horizon, dtype=HEAD_DTYPE, name="linear")
+            dense = keras.layers.Dense(horizon * outs, dtype=HEAD_DTYPE, name="linear")
             # === Functional model ===
             inputs = keras.Input((lookback, channels), name="history")
             x, stats = norm(inputs)
-            y = ops.transpose(dense(ops.transpose(x, (0, 2, 1))), (0, 2, 1))
+            y = dense(ops.transpose(x, (0, 2, 1)))  # [b, C, horizon * outs]
+            if quantiles is None:
+                y = ops.transpose(y, (0, 2, 1))
+            else:
+                y = ops.reshape(y, (-1, channels, horizon, outs))
+                y = _quantile_outputs(ops.transpose(y, (0, 2, 1, 3)), quantiles)
             outputs = norm(y, stats=stats, inverse=True)
             super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Config ===
@@ -259,6 +302,7 @@ class LinearForecaster(FunctionalModel):
         self.horizon = horizon
         self.channels = channels
         self.normalization = normalization
+        self.quantiles = quantiles
 
     def get_config(self):
         return {
@@ -267,6 +311,7 @@ class LinearForecaster(FunctionalModel):
             "horizon": self.horizon,
             "channels": self.channels,
             "normalization": self.normalization,
+            "quantiles": self.quantiles,
         }
 
 

@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from forecasting import baselines, data
+from forecasting import baselines, conformal, data
 from forecasting.config import ForecastingConfig
-from forecasting.metrics import forecast_metrics, seasonal_scale
+from forecasting.metrics import (forecast_metrics, interval_ends, level_name,
+                                 quantile_metrics, seasonal_scale)
 from forecasting.model import MODELS
+from pipelines.losses import PinballLoss
 from pipelines.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,15 @@ class Forecaster(Pipeline):
     units; `predict` and the exported SavedModel take and return original
     units. Metrics are reported in standardised units, as published results
     on ETTh1 are.
+
+    Probabilistic forecasts: a quantile head (`model.quantiles`) is trained
+    with the pinball loss, and `intervals.levels` calibrates intervals at
+    those levels by split conformal prediction on the validation split
+    after training (`forecasting.conformal`), for a point model too. The
+    forecaster then serves the quantiles `self.quantiles`: `predict(...,
+    quantiles=...)` or `levels=...`, `evaluate` adds coverage, width, the
+    weighted quantile loss and CRPS, `plot` shades the intervals, and the
+    export returns `quantiles` beside `forecast`.
 
     Args:
         config: a `ForecastingConfig` (default: ETTh1, lookback and horizon 96).
@@ -50,6 +61,9 @@ class Forecaster(Pipeline):
     ...                epochs=2, verbose=0).fit(series[:400], series[400:])
     >>> f.predict(series[-24:]).shape
     (12, 2)
+    >>> lo, hi = f.calibrate(series[400:], levels=[0.8]).predict(series[-24:], levels=[0.8])[0.8]
+    >>> bool((lo <= hi).all()), lo.shape
+    (True, (12, 2))
     """
 
     config_class = ForecastingConfig
@@ -62,6 +76,10 @@ class Forecaster(Pipeline):
         self.scale = None
         self.mase_scale = None
         self.columns = None
+        #: The conformal offsets of the served quantiles (a
+        #: `forecasting.conformal.Calibration`; None: not calibrated).
+        self.calibration = None
+        self._fit_val = None
 
     # ------------------------------------------------------------------ props
     @property
@@ -75,6 +93,19 @@ class Forecaster(Pipeline):
     @property
     def channels(self):
         return None if self.mean is None else len(self.mean)
+
+    @property
+    def quantiles(self):
+        """The quantile levels this forecaster serves (increasing; empty for
+        a point forecaster without intervals): the model's own, and the ends
+        of each calibrated interval level, with the median."""
+        return conformal.served_quantiles(self.config.model.quantiles,
+                                          self.config.intervals.levels)
+
+    @property
+    def levels(self):
+        """The central interval levels it serves (pairs of its quantiles)."""
+        return conformal.central_levels(self.quantiles)
 
     # ---------------------------------------------------------------- scaling
     def _check_series(self, values, what):
@@ -111,11 +142,16 @@ class Forecaster(Pipeline):
                 lookback=m.lookback, horizon=m.horizon, channels=channels,
                 segment_length=m.segment_length, units=m.units,
                 cell_type=m.cell_type, num_layers=m.num_layers,
-                dropout=m.dropout, normalization=m.normalization,
+                dropout=m.dropout, normalization=m.normalization, quantiles=m.quantiles,
             )
-        return MODELS["linear"](m.lookback, m.horizon, channels, m.normalization)
+        return MODELS["linear"](m.lookback, m.horizon, channels, m.normalization,
+                                quantiles=m.quantiles)
 
     def _compile_args(self):
+        if self.config.model.quantiles:
+            # The pinball loss is what early stopping watches; MSE and MAE of
+            # the median are in `evaluate`.
+            return {"loss": PinballLoss(self.config.model.quantiles)}
         loss = {"mse": "mse", "mae": "mae", "huber": keras.losses.Huber(delta=1.0)}[
             self.config.model.loss]
         return {"loss": loss, "metrics": ["mse", "mae"]}
@@ -131,10 +167,53 @@ class Forecaster(Pipeline):
             run_dir: run directory for checkpoints, history and resume
                 (a temporary one if None).
             columns: channel names, for plots and metadata.
+
+        With `intervals.levels`, the served quantiles are then calibrated on
+        the validation windows (`calibrate`).
         """
-        return super().fit(train, val, run_dir=run_dir, columns=columns)
+        self.calibration = None
+        super().fit(train, val, run_dir=run_dir, columns=columns)
+        val, self._fit_val = self._fit_val, None
+        if self.config.intervals.levels:
+            self.calibrate(val)
+        return self
+
+    def calibrate(self, series, levels=None):
+        """Calibrates the served quantiles by split conformal prediction on
+        every window of `series` (held-out data: its first `lookback` rows
+        are context, as in `data.Split`); returns self.
+
+        Args:
+            series: the calibration series, original units (`fit` uses its
+                validation series).
+            levels: central interval levels to serve from now on (they
+                replace `intervals.levels`); None keeps the config's.
+
+        Raises:
+            ValueError: when the forecaster would serve no quantile (a point
+                model with no `levels`), or the series has too few windows.
+        """
+        self._require_fitted()
+        if levels is not None:
+            self.config.intervals.levels = [float(v) for v in levels]
+            self.config.intervals.validate()
+        if not self.quantiles:
+            raise ValueError(
+                "Nothing to calibrate: this is a point forecaster and no interval level "
+                "is asked for; pass levels=[0.8, 0.95] (or set intervals.levels).")
+        x, y = self.windows(series)
+        point, out = self._raw_scaled(x)
+        self.calibration = conformal.Calibration.fit(
+            y, point, out, self.quantiles, self.config.model.quantiles)
+        self._forget_functions()
+        return self
 
     def _split(self, train, val):
+        train, val = self._checked_split(train, val)
+        self._fit_val = val  # the calibration windows, after training
+        return train, val
+
+    def _checked_split(self, train, val):
         data.check_context(val, self.lookback, "validation")
         train = self._check_series(train, "training series")
         if val is None:
@@ -166,20 +245,66 @@ class Forecaster(Pipeline):
         return train_ds, val_ds
 
     # ---------------------------------------------------------------- predict
-    def _predict_scaled(self, x, batch_size=512):
-        return self.model.predict(x, batch_size=batch_size, verbose=0)
+    def _raw_scaled(self, x, batch_size=512):
+        """The model on standardised windows: `(point [n, H, C], quantile
+        outputs [n, H, C, Q] or None)`."""
+        out = self.model.predict(x, batch_size=batch_size, verbose=0)
+        mq = self.config.model.quantiles
+        if not mq:
+            return out, None
+        return out[..., mq.index(0.5)], out
 
-    def predict(self, history):
+    def _predict_scaled(self, x, batch_size=512):
+        return self._raw_scaled(x, batch_size)[0]
+
+    def _quantiles_scaled(self, x):
+        """`(point, served quantiles [n, H, C, Q])`, standardised."""
+        point, out = self._raw_scaled(x)
+        calibration = self.calibration or conformal.Calibration.none(
+            self.quantiles, self.horizon, self.channels)
+        return point, calibration.apply(point, out, self.config.model.quantiles)
+
+    def _asked_quantiles(self, quantiles, levels):
+        """The served indices of `quantiles=` or of `levels=` (their ends)."""
+        if quantiles is not None and levels is not None:
+            raise ValueError("Pass quantiles= or levels=, not both.")
+        served = self.quantiles
+        if not served:
+            raise ValueError(
+                "This forecaster serves point forecasts only: train a quantile head "
+                "(model.quantiles) or calibrate intervals (calibrate(series, levels=...) "
+                "or intervals.levels).")
+        if levels is not None:
+            asked = [q for level in levels for q in interval_ends(float(level))]
+            what = f"levels={list(levels)}; it serves the interval levels {self.levels}"
+        else:
+            asked = [round(float(q), 10) for q in quantiles]
+            what = f"quantiles={list(quantiles)}; it serves the quantiles {served}"
+        if not asked or any(q not in served for q in asked):
+            raise ValueError(f"This forecaster cannot give {what} (calibrate(series, "
+                             "levels=...) adds interval levels).")
+        return [served.index(q) for q in asked]
+
+    def predict(self, history, quantiles=None, levels=None):
         """Forecasts the next `horizon` steps, in original units.
 
         Args:
             history: `[time, channels]` (the last `lookback` rows are used) or
                 a batch `[batch, lookback, channels]`.
+            quantiles: levels among `self.quantiles` to return instead of
+                the point forecast.
+            levels: central interval levels among `self.levels` to return
+                instead of the point forecast.
 
         Returns:
-            `[horizon, channels]` or `[batch, horizon, channels]`.
+            The point forecast `[horizon, channels]` (or `[batch, horizon,
+            channels]`); with `quantiles`, `[..., horizon, channels,
+            len(quantiles)]`; with `levels`, `{level: (lower, upper)}`, each
+            `[..., horizon, channels]`.
         """
         self._require_fitted()
+        indices = (None if quantiles is None and levels is None
+                   else self._asked_quantiles(quantiles, levels))
         history = np.asarray(history, dtype="float32")
         single = history.ndim == 2
         if single:
@@ -202,8 +327,16 @@ class Forecaster(Pipeline):
                 f"channels]; got shape {history.shape}."
             )
         self._check_series(batch.reshape(-1, batch.shape[-1]), "history")
-        out = self._unscaled(self._predict_scaled(self._scaled(batch)))
-        return out[0] if single else out
+        if indices is None:
+            out = self._unscaled(self._predict_scaled(self._scaled(batch)))
+            return out[0] if single else out
+        _, q = self._quantiles_scaled(self._scaled(batch))
+        q = q[..., indices] * self.scale[:, None] + self.mean[:, None]
+        q = (q[0] if single else q).astype("float32")
+        if levels is None:
+            return q
+        return {float(level): (q[..., 2 * i], q[..., 2 * i + 1])
+                for i, level in enumerate(levels)}
 
     # --------------------------------------------------------------- evaluate
     def windows(self, series):
@@ -214,7 +347,10 @@ class Forecaster(Pipeline):
 
     def evaluate(self, series, baselines_too=False):
         """MSE and MAE (standardised units, as published) and MASE over every
-        window of `series`, whose first `lookback` rows are context.
+        window of `series`, whose first `lookback` rows are context; for a
+        forecaster that serves quantiles, also their `wql` and `crps` and,
+        per interval level, `coverage_<level>` and `width_<level>` (e.g.
+        `coverage_80`; see `forecasting.metrics.quantile_metrics`).
 
         With `baselines_too`, also returns the baselines' metrics on the same
         windows under keys such as `"last_value/mse"` (the linear baseline needs
@@ -222,8 +358,13 @@ class Forecaster(Pipeline):
         """
         self._require_fitted()
         x, y = self.windows(series)
-        pred = self._predict_scaled(x)
-        result = forecast_metrics(y, pred, self.mase_scale)
+        if self.quantiles:
+            pred, q = self._quantiles_scaled(x)
+            result = forecast_metrics(y, pred, self.mase_scale)
+            result.update(quantile_metrics(y, q, self.quantiles, self.levels))
+        else:
+            pred = self._predict_scaled(x)
+            result = forecast_metrics(y, pred, self.mase_scale)
         if baselines_too:
             for name, fc in (
                 ("last_value", baselines.last_value(x, self.horizon)),
@@ -286,8 +427,10 @@ class Forecaster(Pipeline):
         })
 
     # ------------------------------------------------------------------- plot
-    def plot(self, history, truth=None, channel=0, ax=None):
-        """Draws history, truth (if given) and forecast of one channel.
+    def plot(self, history, truth=None, channel=0, ax=None, levels=None):
+        """Draws history, truth (if given) and forecast of one channel, with
+        the intervals shaded (`levels`: those to draw; None: all that the
+        forecaster serves).
 
         Returns the matplotlib Figure.
         """
@@ -310,6 +453,15 @@ class Forecaster(Pipeline):
             truth = np.asarray(truth, dtype="float32")[: self.horizon, ch]
             ax.plot(t_future[: len(truth)], truth, color="tab:green", label="truth")
         ax.plot(t_future, forecast[:, ch], color="tab:orange", label="forecast")
+        levels = self.levels if levels is None else list(levels)
+        if levels:
+            intervals = self.predict(history, levels=levels)
+            # Widest first, lightest: the narrower ones drawn over it stay visible.
+            for i, level in enumerate(sorted(levels, reverse=True)):
+                lower, upper = intervals[float(level)]
+                ax.fill_between(t_future, lower[:, ch], upper[:, ch], color="tab:orange",
+                                alpha=0.15 + 0.15 * i, linewidth=0,
+                                label=f"{level_name(level)}% interval")
         ax.axvline(0, color="0.7", linestyle="--", linewidth=1)
         ax.set_title(f"{name}: {self.horizon}-step forecast")
         ax.set_xlabel("step (0 = first forecast step)")
@@ -337,6 +489,7 @@ class Forecaster(Pipeline):
             "scale": self.scale.tolist(),
             "mase_scale": np.asarray(self.mase_scale).tolist(),
             "columns": self.columns,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
         }
 
     def _restore(self, state, path):
@@ -344,6 +497,8 @@ class Forecaster(Pipeline):
         self.scale = np.asarray(state["scale"], dtype="float32")
         self.mase_scale = np.asarray(state["mase_scale"])
         self.columns = state["columns"]
+        cal = state.get("calibration")
+        self.calibration = None if cal is None else conformal.Calibration.from_dict(cal)
 
     # ----------------------------------------------------------------- export
     def serving_fn(self):
@@ -356,6 +511,12 @@ class Forecaster(Pipeline):
         model = self.model
         lookback, channels = self.lookback, self.channels
         expected = f"history must be float32 [batch, {lookback}, {channels}]"
+        mq, served = self.config.model.quantiles, self.quantiles
+        half = None if not mq else mq.index(0.5)
+        bases_at = [None if q == 0.5 else conformal.base_index(q, mq) for q in served]
+        calibration = self.calibration or conformal.Calibration.none(
+            served, self.horizon, channels)
+        offsets = tf.constant(np.moveaxis(calibration.offsets, 0, -1).astype("float32"))
 
         def serve(history):
             shape = tf.shape(history)
@@ -370,16 +531,27 @@ class Forecaster(Pipeline):
             # A reshape (not tf.ensure_shape, whose shape Grappler would read
             # back into the check above) gives the model its static shape.
             history = tf.reshape(history, [-1, lookback, channels])
-            forecast = model((history - mean) / scale, training=False)
-            return {"forecast": tf.cast(forecast, tf.float32) * scale + mean}
+            out = tf.cast(model((history - mean) / scale, training=False), tf.float32)
+            point = out if half is None else out[..., half]
+            result = {"forecast": point * scale + mean}
+            if served:
+                # The same sums as `conformal.Calibration.apply`, in the graph.
+                bases = tf.stack([point if i is None else out[..., i] for i in bases_at],
+                                 axis=-1)
+                q = tf.sort(bases + offsets, axis=-1)
+                result["quantiles"] = q * scale[:, None] + mean[:, None]
+            return result
 
         return serve
 
     def export(self, path, sample=None):
         """Writes a SavedModel whose endpoint `serve` maps `history` float32
         `[batch, lookback, channels]` (original units) to `forecast` float32
-        `[batch, horizon, channels]` (original units). Verified in a fresh
-        process on `sample` (windows of original-unit history) if given."""
+        `[batch, horizon, channels]` (original units) and, for a forecaster
+        that serves quantiles, `quantiles` `[batch, horizon, channels,
+        len(self.quantiles)]` (levels in `metadata.json`). Verified in a
+        fresh process on `sample` (windows of original-unit history) if
+        given."""
         return super().export(path, sample=sample)
 
     def _endpoints(self):
@@ -390,16 +562,39 @@ class Forecaster(Pipeline):
 
     def _export_sample(self, sample):
         sample = np.asarray(sample, dtype="float32")
-        return {"history": sample}, {"forecast": self.predict(sample)}
+        expected = {"forecast": self.predict(sample)}
+        if self.quantiles:
+            expected["quantiles"] = self.predict(sample, quantiles=self.quantiles)
+        return {"history": sample}, expected
 
     def _export_metadata(self):
+        extra = {}
+        if self.quantiles:
+            cal = self.calibration
+            extra = {
+                "quantiles": self.quantiles,
+                "intervals": {
+                    "levels": self.levels,
+                    "calibration": ("split conformal on the validation windows"
+                                    if cal is not None and cal.windows else
+                                    "none: the model's own quantiles"),
+                    "calibration_windows": 0 if cal is None else cal.windows,
+                },
+            }
+        outputs = {"forecast": {"dtype": "float32",
+                                "shape": [None, self.horizon, self.channels],
+                                "units": "original units of each column"}}
+        if self.quantiles:
+            outputs["quantiles"] = {
+                "dtype": "float32",
+                "shape": [None, self.horizon, self.channels, len(self.quantiles)],
+                "units": "original units of each column; levels in `quantiles`"}
         return {
             "inputs": {"history": {"dtype": "float32",
                                    "shape": [None, self.lookback, self.channels],
                                    "units": "original units of each column"}},
-            "outputs": {"forecast": {"dtype": "float32",
-                                     "shape": [None, self.horizon, self.channels],
-                                     "units": "original units of each column"}},
+            "outputs": outputs,
             "columns": self.columns,
             "scaler": {"mean": self.mean.tolist(), "scale": self.scale.tolist()},
+            **extra,
         }

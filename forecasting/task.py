@@ -45,11 +45,18 @@ class ForecastingTask(Task):
 
     def predict_lines(self, forecaster, input_path, skip_bad=False):
         """Forecasts from the last `lookback` rows of a CSV with the training
-        columns: a CSV of `horizon` rows (`step` and the columns). One CSV is
-        one input: `skip_bad` has nothing to skip (a bad CSV is an error)."""
+        columns: a CSV of `horizon` rows (`step` and the columns, then, for a
+        forecaster that serves quantiles, `<column>_q<level>` for each). One
+        CSV is one input: `skip_bad` has nothing to skip (a bad CSV is an
+        error)."""
         series = data.load_csv(input_path, columns=forecaster.columns, missing="raise")
         forecast = forecaster.predict(series.values)
         frame = pd.DataFrame(np.asarray(forecast), columns=forecaster.columns)
+        if forecaster.quantiles:
+            q = forecaster.predict(series.values, quantiles=forecaster.quantiles)
+            for c, column in enumerate(forecaster.columns):
+                for j, level in enumerate(forecaster.quantiles):
+                    frame[f"{column}_q{level:g}"] = q[:, c, j]
         frame.insert(0, "step", np.arange(1, len(frame) + 1))
         lines = frame.to_csv(index=False).splitlines()
         return (lines, []) if skip_bad else lines

@@ -50,3 +50,45 @@ class MaskedSparseCrossEntropy(keras.losses.Loss):
         config = super().get_config()
         config.update({"pad_id": self.pad_id, "label_smoothing": self.label_smoothing})
         return config
+
+
+@keras.saving.register_keras_serializable(package="pipelines")
+class PinballLoss(keras.losses.Loss):
+    """The pinball (quantile) loss of forecasts at several quantile levels.
+
+    `y_pred` has one more axis than `y_true`, the quantiles last, in the
+    order of `quantiles`: for level `q` and error `e = y - y_q` the loss is
+    `max(q * e, (q - 1) * e)`, whose minimiser is the `q`-quantile of `y`.
+    The mean is over every element and quantile; computed in float32.
+
+    Args:
+        quantiles: the levels, each in (0, 1).
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = PinballLoss([0.1, 0.5, 0.9])
+    >>> y = np.array([[1.0]], "float32")
+    >>> pred = np.array([[[0.0, 1.0, 3.0]]], "float32")
+    >>> round(float(loss(y, pred)), 4)  # (0.1 * 1 + 0 + 0.1 * 2) / 3
+    0.1
+    """
+
+    def __init__(self, quantiles, name="pinball", **kwargs):
+        super().__init__(name=name, **kwargs)
+        quantiles = [float(q) for q in quantiles]
+        if not quantiles or not all(0.0 < q < 1.0 for q in quantiles):
+            raise ValueError(
+                f"Argument `quantiles` must be levels in (0, 1); got quantiles={quantiles}.")
+        self.quantiles = quantiles
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.cast(y_pred, "float32")
+        error = ops.expand_dims(ops.cast(y_true, "float32"), -1) - y_pred
+        q = ops.convert_to_tensor(self.quantiles, "float32")
+        return ops.mean(ops.maximum(q * error, (q - 1.0) * error))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"quantiles": self.quantiles})
+        return config

@@ -76,3 +76,25 @@ def test_dtype_policy_is_part_of_the_model_config(tmp_path):
     x = RNG.normal(size=(2, 24, 3)).astype("float32")
     harness.assert_reloads_with_its_policy(_segrnn, x, tmp_path, ["segment_embedding"],
                                            ["head"])
+
+
+def test_quantile_heads(tmp_path):
+    x = RNG.normal(size=(4, 24, 3)).astype("float32")
+    y = RNG.normal(size=(4, 12, 3)).astype("float32")
+    from pipelines.losses import PinballLoss
+
+    for make in (lambda: _segrnn(quantiles=[0.1, 0.5, 0.9]),
+                 lambda: LinearForecaster(24, 12, 3, quantiles=[0.1, 0.5, 0.9])):
+        model = make()
+        out = np.asarray(model(x))
+        assert out.shape == (4, 12, 3, 3)
+        assert (np.diff(out, axis=-1) >= 0).all()  # sorted: never crossing
+        assert harness.assert_config_roundtrip(model).quantiles == [0.1, 0.5, 0.9]
+        harness.assert_save_reload_equal(model, x, tmp_path)
+        harness.assert_fit_step(make(), x, y, loss=PinballLoss([0.1, 0.5, 0.9]))
+    # Last-value normalisation shifts every quantile with the level.
+    model = _segrnn(quantiles=[0.1, 0.5, 0.9])
+    np.testing.assert_allclose(model(x + 10.0), np.asarray(model(x)) + 10.0, atol=1e-4)
+    with pytest.raises(ValueError, match=r"`quantiles` must be in increasing order, each once; "
+                                         r"got quantiles=\[0.9, 0.1\]"):
+        _segrnn(quantiles=[0.9, 0.1])

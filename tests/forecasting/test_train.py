@@ -84,7 +84,7 @@ def test_cli_config_errors_are_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "error: --set model.horizn=3: Unknown config field 'model.horizn'. Did you mean "
         "'model.horizon'? Known fields here: cell_type, dropout, horizon, kind, lookback, "
-        "loss, normalization, num_layers, segment_length, units."
+        "loss, normalization, num_layers, quantiles, segment_length, units."
     ]
     bad = tmp_path / "bad.yaml"
     bad.write_text(open(TINY).read().replace("horizon:", "horizn:"))
