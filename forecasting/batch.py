@@ -2,9 +2,10 @@
 predict forecasting --engine beam`; see `pipelines.batch`).
 
 Each CSV file is one input, read as `predict` reads it
-(`forecasting.data.load_csv` with the export's columns; a missing value is
-refused, naming it): its last `lookback` rows are the window; a file with
-fewer rows, or with an infinite value, is refused with the reason. Windows
+(`forecasting.data.read_window` with the export's columns and past
+covariates; a missing value is refused, naming it): its last `lookback` rows
+are the window, and calendar future covariates continue its time column; a
+file with fewer rows, or with an infinite value, is refused with the reason. Windows
 all have the same shape: no bucketing. Its record is `{"input": path,
 "columns": [...], "forecast": [[...] per step]}` in original units, with
 `"quantiles": [[[...] per level] per column] per step]` and
@@ -32,18 +33,21 @@ class WindowReader(BatchReader):
         self.columns = list(metadata["columns"])
         self.lookback = int(metadata["inputs"]["history"]["shape"][1])
         self.quantiles = list(metadata.get("quantiles") or [])
+        inputs = metadata["inputs"]
+        self.horizon = int(metadata["outputs"]["forecast"]["shape"][1])
+        self.past = list(inputs.get("past_covariates", {}).get("columns", []))
+        self.future = list(inputs.get("future_covariates", {}).get("columns", []))
 
     def read(self, name, raw):
-        series = data.load_csv(raw, columns=self.columns, missing="raise")
-        values = np.asarray(series.values, dtype="float32")
-        if len(values) < self.lookback:
-            raise ValueError(f"{raw}: {len(values)} rows; the model needs the last "
-                             f"{self.lookback} (its lookback).")
-        window = values[-self.lookback:]
-        if not np.isfinite(window).all():
-            row = int(np.argwhere(~np.isfinite(window))[0][0]) + len(values) - self.lookback
-            raise ValueError(f"{raw}: an infinite value in row {row + 1} of the window.")
-        return {"history": window}
+        window, future = data.read_window(raw, self.columns, self.lookback, self.horizon,
+                                          self.past, self.future)
+        c = len(self.columns)
+        feed = {"history": window[:, :c]}
+        if self.past:
+            feed["past_covariates"] = window[:, c:]
+        if future is not None:
+            feed["future_covariates"] = future
+        return feed
 
     def answers(self, outputs, examples):
         out = [{"columns": self.columns, "forecast": np.asarray(f).tolist()}

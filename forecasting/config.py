@@ -19,6 +19,13 @@ class DataConfig:
         time_column: time column of a CSV (None: first column if it is dates).
         missing: raise, interpolate or drop (missing values in the CSV).
         seasonality: season length in steps, for seasonal naive and MASE.
+        past_covariates: columns known up to the forecast origin only (the
+            weather of `pollution.csv`): inputs over the lookback, never
+            forecast. Needs `columns`.
+        future_covariates: inputs known over the horizon too: columns of the
+            CSV (a forecast the user has), or calendar features computed
+            from the time column: hour_of_day, day_of_week, month_of_year,
+            day_of_year. Needs `columns`.
     """
 
     dataset: str = "etth1"
@@ -27,6 +34,8 @@ class DataConfig:
     time_column: Optional[str] = None
     missing: str = "interpolate"
     seasonality: int = 24
+    past_covariates: List[str] = dataclasses.field(default_factory=list)
+    future_covariates: List[str] = dataclasses.field(default_factory=list)
 
     def validate(self):
         check(self.dataset in DATASETS, "data.dataset", self.dataset,
@@ -37,6 +46,14 @@ class DataConfig:
               self.missing, "must be one of ['raise', 'interpolate', 'drop']")
         check(self.seasonality >= 1, "data.seasonality", self.seasonality,
               "must be at least 1")
+        covariates = list(self.past_covariates) + list(self.future_covariates)
+        if covariates:
+            check(bool(self.columns), "data.columns", self.columns,
+                  "must name the columns to forecast when covariates are given")
+            named = list(self.columns) + covariates
+            twice = sorted({c for c in named if named.count(c) > 1})
+            check(not twice, "data.past_covariates", self.past_covariates,
+                  f"and data.future_covariates must not repeat a column ({twice})")
 
 
 @dataclasses.dataclass
@@ -132,3 +149,9 @@ class ForecastingConfig(Config):
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     intervals: IntervalConfig = dataclasses.field(default_factory=IntervalConfig)
     train: TrainConfig = dataclasses.field(default_factory=_default_train)
+
+    def validate(self):
+        super().validate()
+        d = self.data
+        check(self.model.kind == "segrnn" or not (d.past_covariates or d.future_covariates),
+              "model.kind", self.model.kind, "must be 'segrnn' to take covariates")

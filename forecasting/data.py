@@ -44,6 +44,30 @@ ETT_BORDERS = (12 * 30 * 24, 16 * 30 * 24, 20 * 30 * 24)
 
 MISSING_POLICIES = ("raise", "interpolate", "drop")
 
+#: Future covariates computed from the time column (known ahead for any
+#: date): their raw values and periods. The model sees each as the sine and
+#: cosine of its phase, so hour 23 lies next to hour 0.
+CALENDAR = {
+    "hour_of_day": 24,    # 0..23
+    "day_of_week": 7,     # 0 = Monday .. 6
+    "month_of_year": 12,  # 1..12
+    "day_of_year": 366,   # 1..366
+}
+
+
+def calendar_values(index, name):
+    """The raw calendar feature `name` (see `CALENDAR`) of datetime64 stamps."""
+    stamps = pd.DatetimeIndex(index)
+    values = {"hour_of_day": stamps.hour, "day_of_week": stamps.dayofweek,
+              "month_of_year": stamps.month, "day_of_year": stamps.dayofyear}[name]
+    return np.asarray(values, dtype="float32")
+
+
+def calendar_features(values, name):
+    """`[..., 2]`: sine and cosine of the phase of raw calendar values."""
+    phase = 2 * np.pi * np.asarray(values, dtype="float32") / CALENDAR[name]
+    return np.stack([np.sin(phase), np.cos(phase)], axis=-1).astype("float32")
+
 
 @dataclasses.dataclass
 class Series:
@@ -151,7 +175,7 @@ def load_csv(path, time_column=None, columns=None, missing="raise", max_gap=None
                 f"{path}: time column {time_column!r} does not parse as a date "
                 f"at data row {row + 1}."
             )
-    elif frame.shape[1] and frame[frame.columns[0]].dtype == object:
+    elif frame.shape[1] and not pd.api.types.is_numeric_dtype(frame[frame.columns[0]]):
         parsed = pd.to_datetime(frame[frame.columns[0]], errors="coerce")
         if parsed.notna().all():
             index, time_columns = parsed, [frame.columns[0]]
@@ -256,18 +280,101 @@ def split_by_fraction(values, lookback, columns, fractions=(0.7, 0.1, 0.2)):
     return split_by_borders(values, (train_end, val_end, n), lookback, columns)
 
 
+def with_covariates(series, path, columns, past_covariates=(), future_covariates=()):
+    """`series` (loaded with `columns + past + numeric future columns`) with
+    the calendar future covariates appended as columns of raw values, in the
+    order `columns, past_covariates, future_covariates`."""
+    extra = [c for c in future_covariates if c in CALENDAR]
+    if extra and series.index is None:
+        raise ValueError(f"{path}: the future covariates {extra} are computed from the time "
+                         "column, and this CSV has none (set data.time_column).")
+    values = [series.values] + [calendar_values(series.index, c)[:, None] for c in extra]
+    order = list(columns) + list(past_covariates) + list(future_covariates)
+    loaded = series.columns + extra
+    table = np.concatenate(values, axis=1)
+    return Series(values=table[:, [loaded.index(c) for c in order]].astype("float32"),
+                  columns=order, index=series.index)
+
+
+def read_window(path, columns, lookback, horizon, past_covariates=(), future_covariates=()):
+    """The forecast inputs of one CSV (the CLI's and the batch job's):
+    its last `lookback` rows of `columns` and of the past covariates, and
+    the future covariates of the `horizon` steps after it, which must be
+    calendar ones: they are computed from the time column, continued at its
+    last step. Missing values are refused, naming the column.
+
+    Returns:
+        `(window, future)`: raw `[lookback, C + P]` (`columns`, then the past
+        covariates) and raw `[horizon, F]` (None without future covariates).
+    """
+    past, future = list(past_covariates), list(future_covariates)
+    numeric = [c for c in future if c not in CALENDAR]
+    if numeric:
+        raise ValueError(
+            f"{path}: the future covariates {numeric} are not calendar features, so a CSV "
+            "of the past cannot give them; pass their values over the horizon to "
+            "Forecaster.predict(future_covariates=...) or to the export's "
+            "future_covariates input.")
+    series = load_csv(path, columns=list(columns) + past, missing="raise")
+    values = np.asarray(series.values, dtype="float32")
+    if len(values) < lookback:
+        raise ValueError(f"{path}: {len(values)} rows; the model needs the last "
+                         f"{lookback} (its lookback).")
+    window = values[-lookback:]
+    if not np.isfinite(window).all():
+        row = int(np.argwhere(~np.isfinite(window))[0][0]) + len(values) - lookback
+        raise ValueError(f"{path}: an infinite value in row {row + 1} of the window.")
+    if not future:
+        return window, None
+    if series.index is None or len(series.index) < 2:
+        raise ValueError(f"{path}: the future covariates {future} are computed from the time "
+                         "column, and this CSV has none (a first column of dates).")
+    stamps = pd.DatetimeIndex(series.index)
+    step = stamps[-1] - stamps[-2]
+    ahead = stamps[-1] + step * np.arange(1, horizon + 1)
+    return window, np.stack([calendar_values(ahead, c) for c in future], axis=1)
+
+
 def load_dataset(name, lookback, data_dir=None, path=None, columns=None,
-                 time_column=None, missing="interpolate"):
+                 time_column=None, missing="interpolate", past_covariates=(),
+                 future_covariates=()):
     """Loads a named dataset as a `Split` in original units.
 
     Args:
         name: `"etth1"` (standard 12/4/4-month split), `"pollution"` (UCI
             Beijing PM2.5, gaps interpolated, 70/10/20 split), `"airline"`,
             or `"csv"` (any CSV at `path`, 70/10/20 split).
+        past_covariates, future_covariates: columns loaded beside the
+            forecast `columns` (they must be given then): past ones are
+            known up to the forecast origin, future ones ahead of it; a
+            future covariate named in `CALENDAR` is computed from the time
+            column. The split's arrays hold `columns`, then the past, then
+            the future covariates (raw values), and `Split.columns` names
+            them.
     """
+    past, future = list(past_covariates or ()), list(future_covariates or ())
+    if past or future:
+        if not columns:
+            raise ValueError("Covariates need data.columns, the columns to forecast.")
+        numeric = [c for c in future if c not in CALENDAR]
+        loaded = list(columns) + past + numeric
+        series = _load_named(name, data_dir, path, loaded, time_column, missing)
+        where = path if name == "csv" else name
+        series = with_covariates(series, where, columns, past, future)
+        return _split_named(name, series, lookback)
+    series = _load_named(name, data_dir, path, columns, time_column, missing)
+    return _split_named(name, series, lookback)
+
+
+def _split_named(name, series, lookback):
     if name == "etth1":
-        series = load_csv(locate(ETTH1, data_dir), time_column="date", columns=columns)
         return split_by_borders(series.values, ETT_BORDERS, lookback, series.columns)
+    return split_by_fraction(series.values, lookback, series.columns)
+
+
+def _load_named(name, data_dir, path, columns, time_column, missing):
+    if name == "etth1":
+        return load_csv(locate(ETTH1, data_dir), time_column="date", columns=columns)
     if name == "pollution":
         series = load_csv(
             locate(POLLUTION, data_dir),
@@ -286,7 +393,7 @@ def load_dataset(name, lookback, data_dir=None, path=None, columns=None,
             f"Unknown dataset {name!r}; expected one of "
             "['etth1', 'pollution', 'airline', 'csv']."
         )
-    return split_by_fraction(series.values, lookback, series.columns)
+    return series
 
 
 def check_enough_rows(values, lookback, horizon, what="series"):
@@ -307,14 +414,34 @@ def window_arrays(values, lookback, horizon, stride=1):
     return view[:, :lookback], view[:, lookback:]
 
 
-def window_dataset(values, lookback, horizon, batch_size, shuffle=False, seed=None):
-    """A `tf.data.Dataset` of `(x [b, L, C], y [b, H, C])` windows, stride 1.
+def window_inputs(values, lookback, horizon, past=None, future=None):
+    """Every window (stride 1) of a target series and its covariates: `(x,
+    y [n, H, C])`, `x` the history `[n, L, C]` alone, or, with covariates,
+    `{"history", "past_covariates" [n, L, P], "future_covariates" [n, H,
+    F]}` (`past` and `future` are `[time, ...]` arrays beside `values`)."""
+    x, y = window_arrays(values, lookback, horizon)
+    if past is None and future is None:
+        return x, y
+    inputs = {"history": x}
+    if past is not None:
+        inputs["past_covariates"] = window_arrays(past, lookback, horizon)[0]
+    if future is not None:
+        inputs["future_covariates"] = window_arrays(future, lookback, horizon)[1]
+    return inputs, y
+
+
+def window_dataset(values, lookback, horizon, batch_size, shuffle=False, seed=None,
+                   past=None, future=None):
+    """A `tf.data.Dataset` of `(x [b, L, C], y [b, H, C])` windows, stride 1
+    (with covariates, `x` is the dict of `window_inputs`).
 
     Windows are cut on the fly from one copy of the series, so memory stays
     `O(time)` whatever the lookback and horizon.
     """
     check_enough_rows(values, lookback, horizon)
     values = tf.constant(np.asarray(values, dtype="float32"))
+    past = None if past is None else tf.constant(np.asarray(past, dtype="float32"))
+    future = None if future is None else tf.constant(np.asarray(future, dtype="float32"))
     n = int(values.shape[0]) - lookback - horizon + 1
     ds = tf.data.Dataset.range(n)
     if shuffle:
@@ -322,7 +449,14 @@ def window_dataset(values, lookback, horizon, batch_size, shuffle=False, seed=No
 
     def cut(start):
         window = values[start:start + lookback + horizon]
-        return window[:lookback], window[lookback:]
+        if past is None and future is None:
+            return window[:lookback], window[lookback:]
+        x = {"history": window[:lookback]}
+        if past is not None:
+            x["past_covariates"] = past[start:start + lookback]
+        if future is not None:
+            x["future_covariates"] = future[start + lookback:start + lookback + horizon]
+        return x, window[lookback:]
 
     ds = ds.map(cut, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -153,6 +153,16 @@ class SegRNN(FunctionalModel):
         quantiles: levels of a quantile head, increasing: the output is then
             `[b, horizon, C, len(quantiles)]`, sorted on the last axis (train
             it with `pipelines.losses.PinballLoss`). None: point forecasts.
+        past_covariates: number of covariate features known over the
+            lookback only: each target channel's segment embedding also reads
+            the covariates' values in that segment.
+        future_covariates: number of covariate features known over the
+            horizon too: each output segment's decoder query adds an
+            embedding of their values in that segment.
+
+    With covariates, the input is a dict: `history` `[b, lookback, C]`,
+    `past_covariates` `[b, lookback, P]`, `future_covariates` `[b, horizon,
+    F]` (the ones configured; standardised or encoded by the caller).
 
     Example:
 
@@ -178,9 +188,15 @@ class SegRNN(FunctionalModel):
         dropout=0.5,
         normalization="last",
         quantiles=None,
+        past_covariates=0,
+        future_covariates=0,
         dtype=None,
         **kwargs,
     ):
+        for name, value in (("past_covariates", past_covariates),
+                            ("future_covariates", future_covariates)):
+            _check(isinstance(value, int) and value >= 0, name, value,
+                   "must be an integer >= 0")
         for name, value in (("lookback", lookback), ("horizon", horizon),
                             ("channels", channels), ("segment_length", segment_length),
                             ("units", units), ("num_layers", num_layers)):
@@ -213,17 +229,41 @@ class SegRNN(FunctionalModel):
             )
             drop = keras.layers.Dropout(dropout, name="dropout")
             head = keras.layers.Dense(segment_length * outs, dtype=HEAD_DTYPE, name="head")
+            future_embed = (keras.layers.Dense(units, name="future_embedding")
+                            if future_covariates else None)
 
             # === Functional model ===
-            inputs = keras.Input((lookback, channels), name="history")
-            x, stats = norm(inputs)
+            history = keras.Input((lookback, channels), name="history")
+            inputs = {"history": history}
+            if past_covariates:
+                inputs["past_covariates"] = keras.Input((lookback, past_covariates),
+                                                        name="past_covariates")
+            if future_covariates:
+                inputs["future_covariates"] = keras.Input((horizon, future_covariates),
+                                                          name="future_covariates")
+            x, stats = norm(history)
             # [b, L, C] -> [b * C, segments, segment_length]: one sequence per channel.
             x = ops.reshape(ops.transpose(x, (0, 2, 1)), (-1, in_segments, segment_length))
+            if past_covariates:
+                # Every channel's segment sees the same covariate segment:
+                # [b, L, P] -> [b, n, seg * P], repeated per channel.
+                past = ops.reshape(ops.cast(inputs["past_covariates"], x.dtype),
+                                   (-1, in_segments, segment_length * past_covariates))
+                x = ops.concatenate([x, ops.repeat(past, channels, axis=0)], axis=-1)
             x = embed(x)
             last, state = encoder(x)
             # Parallel decoding: every output segment starts from the final state
             # and gets its own query, so all segments are decoded in one GRU step.
             q = queries(last)
+            if future_covariates:
+                # [b, H, F] -> [b, m, seg * F] -> one embedding per output
+                # segment, added to that segment's query of every channel (the
+                # queries' order is batch, channel, segment).
+                future = ops.reshape(inputs["future_covariates"],
+                                     (-1, 1, out_segments, segment_length * future_covariates))
+                future = future_embed(future)  # [b, 1, m, units]
+                future = ops.tile(future, (1, channels, 1, 1))
+                q = q + ops.cast(ops.reshape(future, (-1, 1, units)), q.dtype)
             state = [ops.repeat(s, out_segments, axis=0) for s in state]
             y = decoder(q, initial_state=state)
             y = head(drop(y))  # [b * C * m, segment_length * outs]
@@ -233,9 +273,14 @@ class SegRNN(FunctionalModel):
                 y = ops.reshape(y, (-1, channels, horizon, outs))
                 y = _quantile_outputs(ops.transpose(y, (0, 2, 1, 3)), quantiles)
             outputs = norm(y, stats=stats, inverse=True)
-            super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+            # Without covariates the input stays a single tensor (as models
+            # saved before covariates existed).
+            super().__init__(inputs=inputs if len(inputs) > 1 else history,
+                             outputs=outputs, **kwargs)
 
         # === Config ===
+        self.past_covariates = past_covariates
+        self.future_covariates = future_covariates
         self.lookback = lookback
         self.horizon = horizon
         self.channels = channels
@@ -254,6 +299,8 @@ class SegRNN(FunctionalModel):
             "horizon": self.horizon,
             "channels": self.channels,
             "quantiles": self.quantiles,
+            "past_covariates": self.past_covariates,
+            "future_covariates": self.future_covariates,
             "segment_length": self.segment_length,
             "units": self.units,
             "cell_type": self.cell_type,

@@ -80,6 +80,13 @@ class Forecaster(Pipeline):
         #: `forecasting.conformal.Calibration`; None: not calibrated).
         self.calibration = None
         self._fit_val = None
+        #: The columns of the series it takes (forecast columns, then the
+        #: covariates) and the covariates' names; `columns` are the forecast ones.
+        self.series_columns = None
+        self.past_covariates = []
+        self.future_covariates = []
+        #: `{column: [mean, scale]}` of the numeric covariates (training data).
+        self.covariate_scaler = {}
 
     # ------------------------------------------------------------------ props
     @property
@@ -115,22 +122,67 @@ class Forecaster(Pipeline):
                 f"The {what} must be a 2-D array [time, channels]; got shape "
                 f"{values.shape}."
             )
-        if self.channels is not None and values.shape[1] != self.channels:
+        names = self.series_columns
+        if names is not None and values.shape[1] != len(names):
             raise ValueError(
                 f"The {what} has {values.shape[1]} channels; this forecaster was "
-                f"fitted on {self.channels} ({self.columns})."
+                f"fitted on {len(names)} ({names})."
             )
         bad = ~np.isfinite(values)
         if bad.any():
             row, col = np.argwhere(bad)[0]
+            where = (f"column {names[col]!r}" if self.has_covariates else f"channel {col}")
             raise ValueError(
                 f"The {what} contains NaN or infinite values (first at row {row}, "
-                f"channel {col}); fill or drop them first."
+                f"{where}); fill or drop them first."
             )
         return values
 
+    @property
+    def has_covariates(self):
+        return bool(self.past_covariates or self.future_covariates)
+
+    def _at(self, names):
+        return [self.series_columns.index(c) for c in names]
+
     def _scaled(self, values):
+        """Standardised forecast columns of a series (or of a batch) of all
+        its columns; a forecaster without covariates takes just those."""
+        if self.has_covariates:
+            values = np.asarray(values)[..., self._at(self.columns)]
         return (values - self.mean) / self.scale
+
+    def _past_features(self, values):
+        """Standardised past covariates `[..., P]` of series rows."""
+        cols = self.past_covariates
+        stats = np.asarray([self.covariate_scaler[c] for c in cols], "float32")
+        return ((np.asarray(values)[..., self._at(cols)] - stats[:, 0]) / stats[:, 1]).astype(
+            "float32")
+
+    def _future_features(self, raw):
+        """Model features `[..., F']` of raw future covariates `[..., F]`
+        (their columns in `future_covariates` order): calendar ones as sine
+        and cosine of their phase, numeric ones standardised."""
+        raw = np.asarray(raw, "float32")
+        parts = []
+        for j, c in enumerate(self.future_covariates):
+            if c in data.CALENDAR:
+                parts.append(data.calendar_features(raw[..., j], c))
+            else:
+                mean, scale = self.covariate_scaler[c]
+                parts.append(((raw[..., j] - mean) / scale)[..., None])
+        return np.concatenate(parts, axis=-1).astype("float32")
+
+    def _future_width(self):
+        return sum(2 if c in data.CALENDAR else 1 for c in self.future_covariates)
+
+    def _series_parts(self, series):
+        """`(targets, past, future)` model-space arrays `[time, ...]` of a
+        series of all its columns (None for covariates it has not)."""
+        past = self._past_features(series) if self.past_covariates else None
+        future = (self._future_features(np.asarray(series)[..., self._at(self.future_covariates)])
+                  if self.future_covariates else None)
+        return self._scaled(series), past, future
 
     def _unscaled(self, values):
         return values * self.scale + self.mean
@@ -143,6 +195,8 @@ class Forecaster(Pipeline):
                 segment_length=m.segment_length, units=m.units,
                 cell_type=m.cell_type, num_layers=m.num_layers,
                 dropout=m.dropout, normalization=m.normalization, quantiles=m.quantiles,
+                past_covariates=len(self.past_covariates),
+                future_covariates=self._future_width(),
             )
         return MODELS["linear"](m.lookback, m.horizon, channels, m.normalization,
                                 quantiles=m.quantiles)
@@ -226,21 +280,44 @@ class Forecaster(Pipeline):
         return train, val
 
     def _learn(self, train, columns=None):
-        # The scaler sees the training series only.
-        self.columns = list(columns) if columns else [f"c{i}" for i in range(train.shape[1])]
-        self.mean = train.mean(axis=0).astype("float32")
-        std = train.std(axis=0).astype("float32")
+        d = self.config.data
+        names = list(columns) if columns else [f"c{i}" for i in range(train.shape[1])]
+        covariates = list(d.past_covariates) + list(d.future_covariates)
+        if covariates and not columns:
+            raise ValueError(
+                f"This forecaster takes the covariates {covariates}: pass columns= naming "
+                "every column of the series, so that they can be found.")
+        missing = [c for c in covariates if c not in names]
+        if missing:
+            raise ValueError(f"The covariate column(s) {missing} are not among the series' "
+                             f"columns {names}.")
+        self.series_columns = names
+        self.past_covariates = list(d.past_covariates)
+        self.future_covariates = list(d.future_covariates)
+        self.columns = [c for c in names if c not in covariates]
+        # The scalers see the training series only.
+        targets = train[:, self._at(self.columns)]
+        self.mean = targets.mean(axis=0).astype("float32")
+        std = targets.std(axis=0).astype("float32")
         self.scale = np.where(std > 0, std, 1.0).astype("float32")
+        self.covariate_scaler = {}
+        for c in covariates:
+            if c not in data.CALENDAR:
+                column = train[:, names.index(c)]
+                std = float(column.std())
+                self.covariate_scaler[c] = [float(column.mean()), std if std > 0 else 1.0]
         self.mase_scale = seasonal_scale(self._scaled(train), self.config.data.seasonality)
 
     def _prepare(self, train, val):
         cfg = self.config
+        (t, past, future), (vt, vpast, vfuture) = (self._series_parts(train),
+                                                   self._series_parts(val))
         train_ds = data.window_dataset(
-            self._scaled(train), self.lookback, self.horizon, cfg.train.batch_size,
-            shuffle=True, seed=cfg.train.seed,
+            t, self.lookback, self.horizon, cfg.train.batch_size,
+            shuffle=True, seed=cfg.train.seed, past=past, future=future,
         )
         val_ds = data.window_dataset(
-            self._scaled(val), self.lookback, self.horizon, cfg.train.batch_size
+            vt, self.lookback, self.horizon, cfg.train.batch_size, past=vpast, future=vfuture,
         )
         return train_ds, val_ds
 
@@ -285,12 +362,19 @@ class Forecaster(Pipeline):
                              "levels=...) adds interval levels).")
         return [served.index(q) for q in asked]
 
-    def predict(self, history, quantiles=None, levels=None):
+    def predict(self, history, quantiles=None, levels=None, future_covariates=None):
         """Forecasts the next `horizon` steps, in original units.
 
         Args:
             history: `[time, channels]` (the last `lookback` rows are used) or
-                a batch `[batch, lookback, channels]`.
+                a batch `[batch, lookback, channels]`; its channels are the
+                series' columns (`series_columns`: with covariates, those too;
+                the future covariates' values in it are not used).
+            future_covariates: with future covariates, their raw values over
+                the horizon, `[horizon, F]` (or `[batch, horizon, F]`), the
+                columns in `future_covariates` order (calendar ones as their
+                raw values: hour 0-23, day of week 0-6 from Monday, month
+                1-12, day of year 1-366).
             quantiles: levels among `self.quantiles` to return instead of
                 the point forecast.
             levels: central interval levels among `self.levels` to return
@@ -327,10 +411,11 @@ class Forecaster(Pipeline):
                 f"channels]; got shape {history.shape}."
             )
         self._check_series(batch.reshape(-1, batch.shape[-1]), "history")
+        x = self._batch_inputs(batch, future_covariates, single)
         if indices is None:
-            out = self._unscaled(self._predict_scaled(self._scaled(batch)))
+            out = self._unscaled(self._predict_scaled(x))
             return out[0] if single else out
-        _, q = self._quantiles_scaled(self._scaled(batch))
+        _, q = self._quantiles_scaled(x)
         q = q[..., indices] * self.scale[:, None] + self.mean[:, None]
         q = (q[0] if single else q).astype("float32")
         if levels is None:
@@ -338,12 +423,62 @@ class Forecaster(Pipeline):
         return {float(level): (q[..., 2 * i], q[..., 2 * i + 1])
                 for i, level in enumerate(levels)}
 
+    def _batch_inputs(self, batch, future, single):
+        """The model's input for history windows `[b, L, W]` (all columns)
+        and raw future covariates."""
+        names = self.future_covariates
+        if not names:
+            if future is not None:
+                raise ValueError("This forecaster takes no future covariates; "
+                                 "future_covariates must be None.")
+            if not self.past_covariates:
+                return self._scaled(batch)
+            return {"history": self._scaled(batch), "past_covariates": self._past_features(batch)}
+        if future is None:
+            raise ValueError(f"This forecaster needs future_covariates, their values over the "
+                             f"{self.horizon} forecast steps: [horizon, {len(names)}] for "
+                             f"{names}.")
+        future = np.asarray(future, dtype="float32")
+        if single:
+            future = future[None] if future.ndim == 2 else future
+        if future.ndim != 3 or future.shape[2] != len(names):
+            raise ValueError(f"The future covariates must be [horizon, {len(names)}] (or "
+                             f"[batch, horizon, {len(names)}]) for {names}; got shape "
+                             f"{future.shape}.")
+        if future.shape[1] != self.horizon or future.shape[0] != len(batch):
+            raise ValueError(f"The future covariates have {future.shape[1]} steps for "
+                             f"{future.shape[0]} windows; this forecaster needs "
+                             f"{self.horizon} (its horizon) for each of the {len(batch)}.")
+        bad = ~np.isfinite(future)
+        if bad.any():
+            _, step, col = np.argwhere(bad)[0]
+            raise ValueError(f"The future covariates contain NaN or infinite values (first "
+                             f"at step {step}, column {names[col]!r}).")
+        x = {"history": self._scaled(batch), "future_covariates": self._future_features(future)}
+        if self.past_covariates:
+            x["past_covariates"] = self._past_features(batch)
+        return x
+
     # --------------------------------------------------------------- evaluate
     def windows(self, series):
-        """Every (stride 1) window of `series`, standardised: `(x, y)`."""
+        """Every (stride 1) window of `series`, standardised: `(x, y)` (`x`
+        a dict of the model's inputs when it takes covariates)."""
         data.check_context(series, self.lookback, "evaluation")
         series = self._check_series(series, "evaluation series")
-        return data.window_arrays(self._scaled(series), self.lookback, self.horizon)
+        t, past, future = self._series_parts(series)
+        return data.window_inputs(t, self.lookback, self.horizon, past, future)
+
+    def sample_windows(self, series, n=8):
+        """`n` windows of `series` spread over it, as `export(sample=...)`
+        takes them: history windows `[n, lookback, W]` of all its columns,
+        or, with future covariates, `{"history", "future_covariates"}` (raw)."""
+        series = self._check_series(series, "sample series")
+        x, y = data.window_arrays(series, self.lookback, self.horizon)
+        pick = slice(None, None, max(1, len(x) // n))
+        if not self.future_covariates:
+            return x[pick][:n]
+        return {"history": x[pick][:n],
+                "future_covariates": y[pick][:n][..., self._at(self.future_covariates)]}
 
     def evaluate(self, series, baselines_too=False):
         """MSE and MAE (standardised units, as published) and MASE over every
@@ -366,6 +501,7 @@ class Forecaster(Pipeline):
             pred = self._predict_scaled(x)
             result = forecast_metrics(y, pred, self.mase_scale)
         if baselines_too:
+            x = x["history"] if isinstance(x, dict) else x
             for name, fc in (
                 ("last_value", baselines.last_value(x, self.horizon)),
                 ("seasonal_naive", baselines.seasonal_naive(
@@ -382,6 +518,7 @@ class Forecaster(Pipeline):
         self._require_fitted()
         x, y = self.windows(series)
         xt, yt = self.windows(train)
+        x, xt = [v["history"] if isinstance(v, dict) else v for v in (x, xt)]
         forecasts = {
             "last_value": baselines.last_value(x, self.horizon),
             "seasonal_naive": baselines.seasonal_naive(
@@ -415,9 +552,12 @@ class Forecaster(Pipeline):
                 f"No origin fits: the series has {len(series)} rows, start={start}, "
                 f"horizon={self.horizon}."
             )
-        scaled = self._scaled(series)
-        x = np.stack([scaled[t - self.lookback:t] for t in origins])
-        y = np.stack([scaled[t:t + self.horizon] for t in origins])
+        t, past, future = self._series_parts(series)
+        x, y = data.window_inputs(t, self.lookback, self.horizon, past, future)
+        # The window starting at row i forecasts from origin i + lookback.
+        pick = np.asarray(origins) - self.lookback
+        x = {k: v[pick] for k, v in x.items()} if isinstance(x, dict) else x[pick]
+        y = y[pick]
         pred = self._predict_scaled(x)
         err = pred - y
         return pd.DataFrame({
@@ -490,6 +630,10 @@ class Forecaster(Pipeline):
             "mase_scale": np.asarray(self.mase_scale).tolist(),
             "columns": self.columns,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "series_columns": self.series_columns,
+            "past_covariates": self.past_covariates,
+            "future_covariates": self.future_covariates,
+            "covariate_scaler": self.covariate_scaler,
         }
 
     def _restore(self, state, path):
@@ -497,41 +641,74 @@ class Forecaster(Pipeline):
         self.scale = np.asarray(state["scale"], dtype="float32")
         self.mase_scale = np.asarray(state["mase_scale"])
         self.columns = state["columns"]
+        self.series_columns = state.get("series_columns") or list(self.columns)
+        self.past_covariates = state.get("past_covariates", [])
+        self.future_covariates = state.get("future_covariates", [])
+        self.covariate_scaler = state.get("covariate_scaler", {})
         cal = state.get("calibration")
         self.calibration = None if cal is None else conformal.Calibration.from_dict(cal)
 
     # ----------------------------------------------------------------- export
     def serving_fn(self):
-        """The graph-only serving function: original units in and out. The
-        window's shape is checked in the graph, so a wrong one gets one line
-        naming the expected `[batch, lookback, channels]`."""
+        """The graph-only serving function: original units in and out. Each
+        input's shape is checked in the graph, so a wrong one gets one line
+        naming the expected shape (e.g. `[batch, lookback, channels]`)."""
         self._require_fitted()
         mean = tf.constant(self.mean)
         scale = tf.constant(self.scale)
         model = self.model
-        lookback, channels = self.lookback, self.channels
-        expected = f"history must be float32 [batch, {lookback}, {channels}]"
+        lookback, horizon, channels = self.lookback, self.horizon, self.channels
         mq, served = self.config.model.quantiles, self.quantiles
         half = None if not mq else mq.index(0.5)
         bases_at = [None if q == 0.5 else conformal.base_index(q, mq) for q in served]
         calibration = self.calibration or conformal.Calibration.none(
             served, self.horizon, channels)
         offsets = tf.constant(np.moveaxis(calibration.offsets, 0, -1).astype("float32"))
+        past_names, future_names = self.past_covariates, self.future_covariates
+        past_stats = np.asarray([self.covariate_scaler[c] for c in past_names],
+                                "float32").reshape(-1, 2)
+        shapes = {"history": [lookback, channels], "past_covariates": [lookback, len(past_names)],
+                  "future_covariates": [horizon, len(future_names)]}
 
-        def serve(history):
-            shape = tf.shape(history)
-            ok = tf.cond(tf.equal(tf.rank(history), 3),
-                         lambda: tf.reduce_all(tf.equal(shape[1:], [lookback, channels])),
+        def checked(name, value, batch):
+            shape = tf.shape(value)
+            ok = tf.cond(tf.equal(tf.rank(value), 3),
+                         lambda: tf.reduce_all(tf.equal(shape, [batch, *shapes[name]])),
                          lambda: tf.constant(False))
+            expected = f"{name} must be float32 [batch, {', '.join(map(str, shapes[name]))}]"
             checks = [tf.debugging.Assert(ok, [f"{expected}; got shape", shape])]
             with tf.control_dependencies(checks):
-                history = tf.debugging.assert_all_finite(
-                    history, "history contains NaN or infinite values"
-                )
+                value = tf.debugging.assert_all_finite(
+                    value, f"{name} contains NaN or infinite values")
             # A reshape (not tf.ensure_shape, whose shape Grappler would read
             # back into the check above) gives the model its static shape.
-            history = tf.reshape(history, [-1, lookback, channels])
-            out = tf.cast(model((history - mean) / scale, training=False), tf.float32)
+            return tf.reshape(value, [-1, *shapes[name]])
+
+        def future_features(raw):
+            # The same features as `_future_features`, in the graph.
+            parts = []
+            for j, c in enumerate(future_names):
+                if c in data.CALENDAR:
+                    phase = 2 * np.pi * raw[..., j] / data.CALENDAR[c]
+                    parts += [tf.sin(phase)[..., None], tf.cos(phase)[..., None]]
+                else:
+                    m, sd = self.covariate_scaler[c]
+                    parts.append(((raw[..., j] - m) / sd)[..., None])
+            return tf.concat(parts, axis=-1)
+
+        def answer(history, past=None, future=None):
+            batch = tf.shape(history)[0]
+            history = checked("history", history, batch)
+            x = (history - mean) / scale
+            if past is not None or future is not None:
+                x = {"history": x}
+                if past is not None:
+                    past = checked("past_covariates", past, batch)
+                    x["past_covariates"] = (past - past_stats[:, 0]) / past_stats[:, 1]
+                if future is not None:
+                    x["future_covariates"] = future_features(
+                        checked("future_covariates", future, batch))
+            out = tf.cast(model(x, training=False), tf.float32)
             point = out if half is None else out[..., half]
             result = {"forecast": point * scale + mean}
             if served:
@@ -542,6 +719,19 @@ class Forecaster(Pipeline):
                 result["quantiles"] = q * scale[:, None] + mean[:, None]
             return result
 
+        # One signature per set of inputs: the export's callers name them.
+        if past_names and future_names:
+            def serve(history, past_covariates, future_covariates):
+                return answer(history, past_covariates, future_covariates)
+        elif past_names:
+            def serve(history, past_covariates):
+                return answer(history, past=past_covariates)
+        elif future_names:
+            def serve(history, future_covariates):
+                return answer(history, future=future_covariates)
+        else:
+            def serve(history):
+                return answer(history)
         return serve
 
     def export(self, path, sample=None):
@@ -557,15 +747,29 @@ class Forecaster(Pipeline):
     def _endpoints(self):
         # Any shape binds; the graph checks it (one clear line, not TF's
         # "Binding inputs to tf.function failed").
-        signature = [tf.TensorSpec(None, tf.float32, name="history")]
+        names = ["history"] + (["past_covariates"] if self.past_covariates else []) + (
+            ["future_covariates"] if self.future_covariates else [])
+        signature = [tf.TensorSpec(None, tf.float32, name=n) for n in names]
         return {"serve": (self.serving_fn(), signature)}
 
     def _export_sample(self, sample):
+        """`sample`: history windows `[n, lookback, W]` of all the series'
+        columns, or `{"history", "future_covariates"}` (`sample_windows`)."""
+        future = None
+        if isinstance(sample, dict):
+            sample, future = sample["history"], sample.get("future_covariates")
         sample = np.asarray(sample, dtype="float32")
-        expected = {"forecast": self.predict(sample)}
+        expected = {"forecast": self.predict(sample, future_covariates=future)}
         if self.quantiles:
-            expected["quantiles"] = self.predict(sample, quantiles=self.quantiles)
-        return {"history": sample}, expected
+            expected["quantiles"] = self.predict(sample, quantiles=self.quantiles,
+                                                 future_covariates=future)
+        feed = {"history": sample[..., self._at(self.columns)] if self.has_covariates
+                else sample}
+        if self.past_covariates:
+            feed["past_covariates"] = sample[..., self._at(self.past_covariates)]
+        if future is not None:
+            feed["future_covariates"] = np.asarray(future, dtype="float32")
+        return feed, expected
 
     def _export_metadata(self):
         extra = {}
@@ -589,10 +793,22 @@ class Forecaster(Pipeline):
                 "dtype": "float32",
                 "shape": [None, self.horizon, self.channels, len(self.quantiles)],
                 "units": "original units of each column; levels in `quantiles`"}
+        inputs = {"history": {"dtype": "float32",
+                              "shape": [None, self.lookback, self.channels],
+                              "units": "original units of each column"}}
+        if self.past_covariates:
+            inputs["past_covariates"] = {
+                "dtype": "float32", "shape": [None, self.lookback, len(self.past_covariates)],
+                "columns": self.past_covariates, "units": "original units, up to the origin"}
+        if self.future_covariates:
+            inputs["future_covariates"] = {
+                "dtype": "float32", "shape": [None, self.horizon, len(self.future_covariates)],
+                "columns": self.future_covariates,
+                "units": "original units over the horizon; calendar columns as raw values "
+                         "(hour_of_day 0-23, day_of_week 0-6 from Monday, month_of_year "
+                         "1-12, day_of_year 1-366)"}
         return {
-            "inputs": {"history": {"dtype": "float32",
-                                   "shape": [None, self.lookback, self.channels],
-                                   "units": "original units of each column"}},
+            "inputs": inputs,
             "outputs": outputs,
             "columns": self.columns,
             "scaler": {"mean": self.mean.tolist(), "scale": self.scale.tolist()},

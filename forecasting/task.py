@@ -27,6 +27,7 @@ class ForecastingTask(Task):
         return data.load_dataset(
             d.dataset, config.model.lookback, data_dir=data_dir, path=d.path,
             columns=d.columns, time_column=d.time_column, missing=d.missing,
+            past_covariates=d.past_covariates, future_covariates=d.future_covariates,
         )
 
     def fit(self, pipeline, splits, run):
@@ -40,8 +41,7 @@ class ForecastingTask(Task):
         }
 
     def export_sample(self, forecaster, splits, n=8):
-        x, _ = data.window_arrays(splits.test, forecaster.lookback, forecaster.horizon)
-        return x[:: max(1, len(x) // n)][:n]
+        return forecaster.sample_windows(splits.test, n)
 
     def predict_lines(self, forecaster, input_path, skip_bad=False):
         """Forecasts from the last `lookback` rows of a CSV with the training
@@ -49,11 +49,24 @@ class ForecastingTask(Task):
         forecaster that serves quantiles, `<column>_q<level>` for each). One
         CSV is one input: `skip_bad` has nothing to skip (a bad CSV is an
         error)."""
-        series = data.load_csv(input_path, columns=forecaster.columns, missing="raise")
-        forecast = forecaster.predict(series.values)
+        if forecaster.has_covariates:
+            # The forecast columns and past covariates from the CSV, the
+            # (calendar) future covariates continued from its time column.
+            window, future = data.read_window(
+                input_path, forecaster.columns, forecaster.lookback, forecaster.horizon,
+                forecaster.past_covariates, forecaster.future_covariates)
+            read = forecaster.columns + forecaster.past_covariates
+            history = np.zeros((len(window), len(forecaster.series_columns)), "float32")
+            for j, c in enumerate(read):
+                history[:, forecaster.series_columns.index(c)] = window[:, j]
+        else:
+            series = data.load_csv(input_path, columns=forecaster.columns, missing="raise")
+            history, future = series.values, None
+        forecast = forecaster.predict(history, future_covariates=future)
         frame = pd.DataFrame(np.asarray(forecast), columns=forecaster.columns)
         if forecaster.quantiles:
-            q = forecaster.predict(series.values, quantiles=forecaster.quantiles)
+            q = forecaster.predict(history, quantiles=forecaster.quantiles,
+                                   future_covariates=future)
             for c, column in enumerate(forecaster.columns):
                 for j, level in enumerate(forecaster.quantiles):
                     frame[f"{column}_q{level:g}"] = q[:, c, j]
