@@ -124,15 +124,27 @@ class IntervalConfig:
             (each adds the quantiles `(1 - level) / 2` and `(1 + level) / 2`
             to what the forecaster serves); empty: no calibration (a
             quantile model then serves its own quantiles as trained).
+        rolling: how `evaluate` calibrates: 0, with the fixed offsets of the
+            validation split; N > 0, each test window with the N most recent
+            windows whose truth is known at its origin (the calibration
+            series' end, then the evaluated series itself), recalibrated
+            every `every` windows: how a deployment that recalibrates as the
+            truth arrives performs. The export keeps the offsets of the last
+            `calibrate` (the validation split after `fit`).
+        every: windows between two recalibrations when `rolling` > 0.
     """
 
     levels: List[float] = dataclasses.field(default_factory=list)
+    rolling: int = 0
+    every: int = 24
 
     def validate(self):
         check(all(0 < v < 1 for v in self.levels), "intervals.levels", self.levels,
               "must be levels in (0, 1)")
         check(len(set(self.levels)) == len(self.levels), "intervals.levels", self.levels,
               "must not repeat a level")
+        check(self.rolling >= 0, "intervals.rolling", self.rolling, "must be at least 0")
+        check(self.every >= 1, "intervals.every", self.every, "must be at least 1")
 
 
 def _default_train():

@@ -69,6 +69,8 @@ class Forecaster(Pipeline):
     config_class = ForecastingConfig
     state_file = "forecaster.json"
     export_name = "forecasting"
+    # Calibration comes after training: a finished run re-calibrates.
+    resumable_changes = ("intervals", "intervals.levels", "intervals.rolling", "intervals.every")
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
@@ -79,6 +81,8 @@ class Forecaster(Pipeline):
         #: The conformal offsets of the served quantiles (a
         #: `forecasting.conformal.Calibration`; None: not calibrated).
         self.calibration = None
+        #: The calibration series' last rows, for `intervals.rolling`.
+        self.calibration_tail = None
         self._fit_val = None
         #: The columns of the series it takes (forecast columns, then the
         #: covariates) and the covariates' names; `columns` are the forecast ones.
@@ -259,8 +263,34 @@ class Forecaster(Pipeline):
         point, out = self._raw_scaled(x)
         self.calibration = conformal.Calibration.fit(
             y, point, out, self.quantiles, self.config.model.quantiles)
+        rolling = self.config.intervals.rolling
+        # What a rolling evaluation calibrates its first windows on: the end
+        # of this series (all the windows it needs, and their context).
+        self.calibration_tail = (np.asarray(series, "float32")[
+            -(rolling + self.lookback + self.horizon - 1):] if rolling else None)
         self._forget_functions()
         return self
+
+    def _rolling_quantiles(self, series):
+        """`(point, quantiles)` of every window of `series`, each calibrated
+        on the latest `intervals.rolling` windows known at its origin (see
+        `conformal.Calibration.apply_rolling`): the calibration series' end
+        when `series` continues it (its context rows are that end's last
+        rows), then the windows of `series` itself."""
+        cfg, tail, lookback = self.config.intervals, self.calibration_tail, self.lookback
+        joint, first = series, 0
+        if (tail is not None and len(series) >= lookback
+                and np.allclose(np.asarray(series[:lookback]), tail[-lookback:])):
+            joint = np.concatenate([tail, np.asarray(series[lookback:], "float32")])
+            first = len(tail) - lookback
+        t, past, future = self._series_parts(joint)
+        x, y = data.window_inputs(t, lookback, self.horizon, past, future)
+        point, out = self._raw_scaled(x)
+        calibration = self.calibration or conformal.Calibration.none(
+            self.quantiles, self.horizon, self.channels)
+        q = calibration.apply_rolling(y, point, out, self.config.model.quantiles, first,
+                                      cfg.rolling, cfg.every)
+        return point[first:], q
 
     def _split(self, train, val):
         train, val = self._checked_split(train, val)
@@ -485,7 +515,8 @@ class Forecaster(Pipeline):
         window of `series`, whose first `lookback` rows are context; for a
         forecaster that serves quantiles, also their `wql` and `crps` and,
         per interval level, `coverage_<level>` and `width_<level>` (e.g.
-        `coverage_80`; see `forecasting.metrics.quantile_metrics`).
+        `coverage_80`; see `forecasting.metrics.quantile_metrics`), with the
+        intervals calibrated as `intervals.rolling` says.
 
         With `baselines_too`, also returns the baselines' metrics on the same
         windows under keys such as `"last_value/mse"` (the linear baseline needs
@@ -493,7 +524,11 @@ class Forecaster(Pipeline):
         """
         self._require_fitted()
         x, y = self.windows(series)
-        if self.quantiles:
+        if self.quantiles and self.config.intervals.rolling:
+            pred, q = self._rolling_quantiles(self._check_series(series, "evaluation series"))
+            result = forecast_metrics(y, pred, self.mase_scale)
+            result.update(quantile_metrics(y, q, self.quantiles, self.levels))
+        elif self.quantiles:
             pred, q = self._quantiles_scaled(x)
             result = forecast_metrics(y, pred, self.mase_scale)
             result.update(quantile_metrics(y, q, self.quantiles, self.levels))
@@ -630,6 +665,8 @@ class Forecaster(Pipeline):
             "mase_scale": np.asarray(self.mase_scale).tolist(),
             "columns": self.columns,
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "calibration_tail": (None if self.calibration_tail is None
+                                 else self.calibration_tail.tolist()),
             "series_columns": self.series_columns,
             "past_covariates": self.past_covariates,
             "future_covariates": self.future_covariates,
@@ -645,6 +682,8 @@ class Forecaster(Pipeline):
         self.past_covariates = state.get("past_covariates", [])
         self.future_covariates = state.get("future_covariates", [])
         self.covariate_scaler = state.get("covariate_scaler", {})
+        tail = state.get("calibration_tail")
+        self.calibration_tail = None if tail is None else np.asarray(tail, "float32")
         cal = state.get("calibration")
         self.calibration = None if cal is None else conformal.Calibration.from_dict(cal)
 

@@ -168,6 +168,9 @@ class Pipeline:
     _kept_functions = ()
     #: The metric that picks the best epoch and stops early.
     monitor = "val_loss"
+    #: Config fields that act only after training (calibration, decoding):
+    #: a finished or interrupted run directory resumes with other values.
+    resumable_changes = ()
 
     def __init__(self, config=None, **overrides):
         self.config = config_with_overrides(self.config_class, config, overrides,
@@ -234,7 +237,7 @@ class Pipeline:
                     fit_kwargs["validation_steps"] = shards_lib.steps_per_epoch(
                         val.examples, batch, workers)
         with training.run_directory(run_dir, type(self).__name__.lower()) as run:
-            run.prepare(cfg.to_dict())
+            run.prepare(cfg.to_dict(), self.resumable_changes)
             self.history = training.fit(trained, train_ds, val_ds, cfg.train, run,
                                         monitor=self.monitor, **fit_kwargs)
         self._forget_functions()

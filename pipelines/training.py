@@ -91,9 +91,10 @@ class RunDir:
                 f"`pipelines train {domain}` with this --run-dir first.")
         return self.model
 
-    def prepare(self, config_dict):
+    def prepare(self, config_dict, resumable=()):
         """Creates the directory and saves the config; on a resumed run,
-        checks that the config is the same one (but for `RESUMABLE_CHANGES`)."""
+        checks that the config is the same one (but for `RESUMABLE_CHANGES`
+        and the fields `resumable` names: what only acts after training)."""
         os.makedirs(self.checkpoints, exist_ok=True)
         os.makedirs(self.logs, exist_ok=True)
         text = yaml.safe_dump(config_dict, sort_keys=False)
@@ -102,7 +103,8 @@ class RunDir:
         if os.path.exists(self.config):
             with open(self.config) as f:
                 old = yaml.safe_load(f) or {}
-            changed = config_changes(old, config_dict, lambda k: k in RESUMABLE_CHANGES)
+            changed = config_changes(old, config_dict,
+                                     lambda k: k in RESUMABLE_CHANGES or k in resumable)
             if changed and os.path.exists(self.backup):
                 details = describe_changes(old, config_dict, changed)
                 raise ValueError(

@@ -158,3 +158,45 @@ def test_predict_csv_and_batch_records_carry_the_quantiles(quantile, tmp_path):
     record = WindowReader(meta).answers(outputs, ["w"])[0]
     assert record["quantile_levels"] == f.quantiles
     np.testing.assert_allclose(record["quantiles"], q, atol=1e-4)
+
+
+def test_rolling_calibration_follows_a_change_of_regime(tmp_path):
+    # Noise 1.0 up to row 700 (training and validation), 0.3 after: fixed
+    # offsets from the validation split over-cover the calm test period.
+    rng = np.random.default_rng(3)
+    t = np.arange(2000, dtype="float32")
+    noise = np.where(t < 700, 1.0, 0.3) * rng.normal(size=t.shape)
+    series = (10 + 3 * np.sin(2 * np.pi * t / 12) + noise)[:, None].astype("float32")
+    f = Forecaster(**SMALL)
+    f.config.intervals.levels = [0.8]
+    f.fit(series[:500], series[500 - 24:700])
+    test = series[700 - 24:]
+    fixed = f.evaluate(test)
+    f.config.intervals.rolling, f.config.intervals.every = 60, 6
+    # Without the calibration series' end (kept by calibrate once rolling is
+    # set) the first windows take the fixed offsets until 60 are known.
+    alone = f.evaluate(test)
+    f.calibrate(series[500 - 24:700])
+    assert f.calibration_tail.shape == (60 + 24 + 12 - 1, 1)
+    rolling = f.evaluate(test)
+    assert fixed["coverage_80"] > 0.9
+    assert abs(rolling["coverage_80"] - 0.8) < 0.04 and rolling["width_80"] < fixed["width_80"]
+    assert rolling["mse"] == pytest.approx(fixed["mse"])
+    assert abs(alone["coverage_80"] - 0.8) < 0.04 and alone["coverage_80"] != rolling["coverage_80"]
+    # Saved and reloaded, it evaluates the same.
+    g = Forecaster.load(f.save(tmp_path / "saved"))
+    assert g.evaluate(test)["coverage_80"] == rolling["coverage_80"]
+
+
+def test_a_finished_run_recalibrates_without_training(tmp_path):
+    series = _noisy(seed=2)
+    run = tmp_path / "run"
+    f = Forecaster(**{**SMALL, "epochs": 2}).fit(series[:500], series[500 - 24:700], run_dir=run)
+    g = Forecaster(**{**SMALL, "epochs": 2})
+    g.config.intervals.levels, g.config.intervals.rolling = [0.8], 50
+    g.fit(series[:500], series[500 - 24:700], run_dir=run)  # trains nothing more
+    assert len(g.history) == 2 and g.levels == [0.8]
+    np.testing.assert_allclose(g.predict(series[:600]), f.predict(series[:600]), atol=1e-6)
+    with pytest.raises(ValueError, match="trained with a different config"):
+        Forecaster(**{**SMALL, "epochs": 2, "units": 8}).fit(
+            series[:500], series[500 - 24:700], run_dir=run)
