@@ -88,6 +88,12 @@ def base_forecasts(point, model_out, model_quantiles, served):
     return np.stack(bases, axis=-1)
 
 
+def _rank(n, q):
+    """The 1-based rank of the score that calibrates level `q` from `n`
+    (out of 1..n when `n` is too small for `q`)."""
+    return math.ceil((n + 1) * q) if q > 0.5 else math.floor((n + 1) * q)
+
+
 @dataclasses.dataclass
 class Calibration:
     """Conformal offsets of the served quantiles.
@@ -125,7 +131,7 @@ class Calibration:
         for j, q in enumerate(served):
             if q == 0.5:
                 continue
-            rank = math.ceil((n + 1) * q) if q > 0.5 else math.floor((n + 1) * q)
+            rank = _rank(n, q)
             if not 1 <= rank <= n:
                 raise ValueError(
                     f"{n} calibration windows are too few for the quantile {q}: split "
@@ -141,7 +147,7 @@ class Calibration:
         n = len(pool)
         offsets = self.offsets.copy()
         for j, q in enumerate(self.quantiles):
-            rank = math.ceil((n + 1) * q) if q > 0.5 else math.floor((n + 1) * q)
+            rank = _rank(n, q)
             if q != 0.5 and 1 <= rank <= n:
                 offsets[j] = np.partition(pool[..., j], rank - 1, axis=0)[rank - 1]
         return offsets
