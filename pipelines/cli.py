@@ -95,6 +95,13 @@ def _add_common(parser, command):
                             help="with --engine beam: examples per serve call (default 32)")
         parser.add_argument("--no-bucketing", action="store_true",
                             help="with --engine beam: batch in arrival order, not by length")
+        parser.add_argument("--stream", action="store_true",
+                            help="feed --input to the model chunk by chunk as it would "
+                                 "arrive, printing the partial transcript each time it "
+                                 "changes, then the final one with word times (speech, "
+                                 "causal models: speech/configs/fsdd_streaming.yaml)")
+        parser.add_argument("--chunk-ms", type=float, default=100.0,
+                            help="with --stream: the chunk length in ms (default 100)")
         parser.add_argument("--skip-bad", action="store_true",
                             help="skip inputs that cannot be read, report them, and exit "
                                  f"with status {SKIPPED_STATUS} if any was skipped")
@@ -230,6 +237,8 @@ def main(argv=None, domain=None):
             result = task.evaluate(config, run_dir, data_dir)
         elif args.command == "export":
             result = task.export(config, run_dir, data_dir, args.export_dir)
+        elif args.stream:
+            result = task.stream(config, run_dir, data_dir, args.input, args.chunk_ms)
         else:
             result = task.predict(config, run_dir, data_dir, args.input, args.output,
                                   skip_bad=args.skip_bad)

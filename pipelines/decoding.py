@@ -330,3 +330,119 @@ class Lexicon:
         text = tf.strings.reduce_join(tf.gather(tf.constant(self.words), ids), axis=1,
                                       separator=" ")
         return text
+
+
+# ----------------------------------------------------------------------------
+# Greedy CTC with the alignment kept: what streaming and word timestamps use.
+
+
+def ctc_greedy_append(labels, live, carry, blank_index, frame_offset):
+    """Appends the greedy CTC path of new frames to fixed-size buffers.
+
+    The best label of each frame is collapsed as CTC does (repeats merged,
+    blanks dropped); each emitted character keeps the first and last frame
+    of its run, so words get times from the alignment. The buffers have a
+    fixed size `M` (what a stream's state can hold): when a row is full,
+    its oldest character is dropped to make room.
+
+    Args:
+        labels: int32 `[batch, k]` best label of each new frame.
+        live: bool `[batch, k]`, False for padding frames (skipped).
+        carry: dict of `chars`, `starts`, `ends` int32 `[batch, M]`, `count`
+            int32 `[batch]` (characters held), `prev` int32 `[batch]` (the
+            last frame's label, `blank_index` at the start), `final` int32
+            `[batch]` (characters before it were reported; it moves down
+            when the oldest character is dropped).
+        blank_index: the CTC blank.
+        frame_offset: int32 `[batch]` global index of the first new frame.
+
+    Returns:
+        The updated carry.
+    """
+    size = tf.shape(carry["chars"])[1]
+    positions = tf.range(size)[None, :]
+
+    def body(t, c):
+        label, alive = labels[:, t], live[:, t]
+        frame = frame_offset + t
+        prev, count = c["prev"], c["count"]
+        emit = alive & (label != blank_index) & (label != prev)
+        extend = alive & (label != blank_index) & (label == prev) & (count > 0)
+        full = emit & (count >= size)
+        rolled = {k: tf.where(full[:, None], tf.roll(c[k], -1, axis=1), c[k])
+                  for k in ("chars", "starts", "ends")}
+        count = count - tf.cast(full, tf.int32)
+        final = tf.maximum(c["final"] - tf.cast(full, tf.int32), 0)
+        at = tf.equal(positions, tf.where(emit, count, count - 1)[:, None])
+        new_at = emit[:, None] & at
+        return t + 1, {
+            "chars": tf.where(new_at, label[:, None], rolled["chars"]),
+            "starts": tf.where(new_at, frame[:, None], rolled["starts"]),
+            "ends": tf.where((emit | extend)[:, None] & at, frame[:, None], rolled["ends"]),
+            "count": count + tf.cast(emit, tf.int32),
+            "prev": tf.where(alive, label, prev),
+            "final": final,
+        }
+
+    _, carry = tf.while_loop(lambda t, c: t < tf.shape(labels)[1], body,
+                             (tf.constant(0), dict(carry)))
+    return carry
+
+
+def ctc_empty_carry(batch_size, size, blank_index):
+    """The `ctc_greedy_append` carry of `batch_size` empty rows of `size`."""
+    zeros = tf.zeros([batch_size, size], tf.int32)
+    none = tf.zeros([batch_size], tf.int32)
+    return {"chars": zeros, "starts": zeros, "ends": zeros, "count": none,
+            "prev": tf.fill([batch_size], tf.cast(blank_index, tf.int32)), "final": none}
+
+
+def ctc_words(carry, alphabet, low=None, high=None):
+    """The words of `ctc_greedy_append` buffers, with their frames.
+
+    Args:
+        carry: the buffers (`chars`, `starts`, `ends`, `count`).
+        alphabet: the model's characters (`" "` separates words).
+        low, high: int32 `[batch]`: only the words that begin at a buffer
+            position in `[low, high)` (default: all).
+
+    Returns:
+        `(words string [batch, W], frames int32 [batch, W, 2], count int32
+        [batch])`: each word with the first frame of its first character and
+        the last frame of its last character, padded with "" and -1.
+    """
+    chars, count = carry["chars"], carry["count"]
+    batch, size = tf.shape(chars)[0], tf.shape(chars)[1]
+    positions = tf.range(size)[None, :]
+    space = list(alphabet).index(" ")
+    letter = (positions < count[:, None]) & (chars != space) & (chars < len(alphabet))
+    before = tf.pad(letter[:, :-1], [[0, 0], [1, 0]])
+    begins = letter & ~before
+    word = tf.cumsum(tf.cast(begins, tf.int32), axis=1) - 1
+    # One segment per (row, word); every other position goes to a last one.
+    dump = batch * size
+    segment = tf.where(letter, tf.range(batch)[:, None] * size + word, dump)
+    n = dump + 1
+    table = tf.constant(list(alphabet) + [""])
+    strings = tf.gather(table, tf.where(letter, chars, len(alphabet)))
+    text = tf.strings.unsorted_segment_join(tf.reshape(strings, [-1]),
+                                            tf.reshape(segment, [-1]), n)[:-1]
+    first = tf.math.unsorted_segment_min(tf.reshape(carry["starts"], [-1]),
+                                         tf.reshape(segment, [-1]), n)[:-1]
+    last = tf.math.unsorted_segment_max(tf.reshape(carry["ends"], [-1]),
+                                        tf.reshape(segment, [-1]), n)[:-1]
+    begin_at = tf.math.unsorted_segment_min(
+        tf.reshape(tf.broadcast_to(positions, tf.shape(chars)), [-1]),
+        tf.reshape(segment, [-1]), n)[:-1]
+    text, first, last, begin_at = (tf.reshape(v, [batch, size])
+                                   for v in (text, first, last, begin_at))
+    words_in_row = tf.reduce_sum(tf.cast(begins, tf.int32), axis=1)
+    keep = positions < words_in_row[:, None]
+    if low is not None:
+        keep &= begin_at >= low[:, None]
+    if high is not None:
+        keep &= begin_at < high[:, None]
+    words = tf.ragged.boolean_mask(text, keep)
+    spans = tf.ragged.boolean_mask(tf.stack([first, last], -1), keep)
+    return (words.to_tensor(default_value=""), spans.to_tensor(default_value=-1),
+            tf.cast(words.row_lengths(), tf.int32))

@@ -61,6 +61,12 @@ class Task:
         bytes or arrays (stored in the run as `export_sample.npz`)."""
         raise NotImplementedError
 
+    def stream(self, config, run_dir, data_dir, input_path, chunk_ms=100.0):
+        """`pipelines predict DOMAIN --stream`: the run's pipeline fed
+        `input_path` chunk by chunk (domains that stream override it)."""
+        raise ValueError(f"`--stream` is for speech recognition; the {self.name} pipeline "
+                         "does not stream.")
+
     def predict_lines(self, pipeline, input_path, skip_bad=False):
         """The output lines for `input_path`; with `skip_bad`, `(lines,
         skipped)` where `skipped` lists `(input name, reason)` of the inputs

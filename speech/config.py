@@ -57,13 +57,17 @@ class DataConfig:
 
 @dataclasses.dataclass
 class FeatureConfig:
-    """Args: the log-mel front end (see `speech.features.LogMel`)."""
+    """Args: the log-mel front end (see `speech.features.LogMel`);
+    `normalization`: "utterance" (each clip's own statistics) or "global"
+    (the training set's, applied in the model: what a streaming model
+    needs)."""
 
     sample_rate: int = 8000
     n_fft: int = 256
     hop_length: int = 80
     n_mels: int = 40
     fmin: float = 20.0
+    normalization: str = "utterance"
 
     def validate(self):
         check(self.sample_rate >= 1000, "features.sample_rate", self.sample_rate,
@@ -71,6 +75,8 @@ class FeatureConfig:
         check(self.n_fft >= self.hop_length >= 1, "features.n_fft", self.n_fft,
               f"must be at least features.hop_length={self.hop_length}")
         check(self.n_mels >= 4, "features.n_mels", self.n_mels, "must be at least 4")
+        check(self.normalization in ("utterance", "global"), "features.normalization",
+              self.normalization, "must be 'utterance' or 'global'")
 
 
 @dataclasses.dataclass
@@ -87,6 +93,13 @@ class ModelConfig:
             model.
         decoder: what `transcribe` and the export use: "beam" (CTC beam
             search of `beam_width`) or "lexicon" (needs `lexicon`).
+        causal: a model that never looks ahead (causal convolutions, a
+            unidirectional stack), so it can transcribe a stream chunk by
+            chunk (`SpeechRecognizer.stream`, the export's `stream_*`
+            endpoints); needs `features.normalization: global`.
+        stream_max_chars: characters of transcript a stream's state holds
+            (older ones are dropped from `text`; every word is still
+            returned once as it becomes final).
     """
 
     conv_filters: int = 32
@@ -102,6 +115,8 @@ class ModelConfig:
     beam_width: int = 8
     lexicon: Optional[str] = None
     decoder: str = "beam"
+    causal: bool = False
+    stream_max_chars: int = 256
 
     def validate(self):
         check(self.units >= 1, "model.units", self.units, "must be positive")
@@ -113,6 +128,8 @@ class ModelConfig:
               "must be 'beam' or 'lexicon'")
         check(self.decoder != "lexicon" or bool(self.lexicon), "model.decoder", self.decoder,
               "needs model.lexicon (\"digits\" or a word list file)")
+        check(self.stream_max_chars >= 8, "model.stream_max_chars", self.stream_max_chars,
+              "must be at least 8")
 
 
 @dataclasses.dataclass
@@ -180,3 +197,9 @@ class SpeechConfig(Config):
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     train: TrainConfig = dataclasses.field(default_factory=_default_train)
+
+    def validate(self):
+        check(not self.model.causal or self.features.normalization == "global",
+              "model.causal", self.model.causal,
+              "needs features.normalization: global (a stream cannot wait for the clip's "
+              "end to normalise it)")

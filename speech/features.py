@@ -4,13 +4,20 @@ The same `LogMel` object computes features in `tf.data` during training and
 inside the exported SavedModel: power STFT (`tf.signal.stft`, periodic Hann
 window, no centring), a mel filterbank taken from `librosa.filters.mel` as a
 constant, log compression, and per-utterance mean/variance normalisation over
-the real (unpadded) frames.
+the real (unpadded) frames; or, for a streaming model that cannot wait for
+the end of the clip, no normalisation here: `FeatureNormalization` in the
+model applies statistics fitted on the training set instead
+(`normalization="global"`).
+
+Every frame depends on its own samples only (no centring, no padding at
+the start), so a stream of chunks gives exactly the frames of the whole clip.
 """
 
 import dataclasses
 
 import keras
 import librosa
+from keras import ops
 import numpy as np
 import tensorflow as tf
 
@@ -26,6 +33,9 @@ class LogMel:
         n_mels: mel bands.
         fmin, fmax: band edges in Hz (`fmax=None`: Nyquist).
         log_offset: added before the log.
+        normalization: "utterance" (mean and variance of each clip's own
+            frames: needs the whole clip) or "global" (none here: the
+            model's `FeatureNormalization` applies the training set's).
 
     Example:
 
@@ -42,12 +52,16 @@ class LogMel:
     fmin: float = 20.0
     fmax: float = None
     log_offset: float = 1e-6
+    normalization: str = "utterance"
 
     def __post_init__(self):
         if self.n_fft < self.hop_length:
             raise ValueError(
                 f"n_fft={self.n_fft} must be at least hop_length={self.hop_length}."
             )
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization={self.normalization!r} must be one of "
+                             f"{list(NORMALIZATIONS)}.")
 
     @property
     def filterbank(self):
@@ -76,18 +90,92 @@ class LogMel:
         power = tf.math.real(stft) ** 2 + tf.math.imag(stft) ** 2
         return tf.tensordot(power, tf.constant(self.filterbank), axes=1)
 
+    def log_mel(self, waveforms):
+        """float32 `[batch, samples]` -> log-mel `[batch, frames, n_mels]`,
+        not normalised (every full frame of the samples)."""
+        return tf.math.log(self.mel_power(waveforms) + self.log_offset)
+
     def __call__(self, waveforms, lengths):
-        """Returns normalised log-mel features `[batch, frames, n_mels]`
-        (zero beyond each utterance's frames) and int32 frame counts."""
-        mel = self.mel_power(waveforms)
+        """Returns log-mel features `[batch, frames, n_mels]` (normalised
+        per utterance, or not at all for "global"; zero beyond each
+        utterance's frames) and int32 frame counts."""
+        logmel = self.log_mel(waveforms)
         frames = self.frames(lengths)
-        mask = tf.sequence_mask(frames, tf.shape(mel)[1], dtype=tf.float32)[..., None]
-        logmel = tf.math.log(mel + self.log_offset)
+        mask = tf.sequence_mask(frames, tf.shape(logmel)[1], dtype=tf.float32)[..., None]
+        if self.normalization == "global":
+            return logmel * mask, frames
         count = tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
         mean = tf.reduce_sum(logmel * mask, axis=1, keepdims=True) / count
         var = tf.reduce_sum(((logmel - mean) * mask) ** 2, axis=1, keepdims=True) / count
         feats = (logmel - mean) * tf.math.rsqrt(var + 1e-5) * mask
         return feats, frames
+
+
+NORMALIZATIONS = ("utterance", "global")
+
+
+def feature_statistics(features, frames):
+    """Per-band mean and standard deviation of the real frames of batches.
+
+    Args:
+        features: an iterable of float `[batch, steps, n_mels]` arrays.
+        frames: the matching iterable of int `[batch]` real frame counts.
+
+    Returns:
+        `(mean, std)`: float lists of `n_mels` values (float64 sums, so a
+        large training set adds up exactly enough).
+    """
+    total = squares = None
+    count = 0
+    for feats, n in zip(features, frames):
+        feats = np.asarray(feats, np.float64)
+        keep = np.arange(feats.shape[1])[None, :] < np.asarray(n)[:, None]
+        rows = feats[keep]
+        total = rows.sum(0) if total is None else total + rows.sum(0)
+        squares = (rows ** 2).sum(0) if squares is None else squares + (rows ** 2).sum(0)
+        count += len(rows)
+    if not count:
+        raise ValueError("feature_statistics: no frames (every clip shorter than one "
+                         "analysis window?).")
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean ** 2, 1e-10))
+    return mean.tolist(), std.tolist()
+
+
+@keras.saving.register_keras_serializable(package="speech")
+class FeatureNormalization(keras.layers.Layer):
+    """`(features - mean) / std` per band, with fixed statistics (fitted on
+    the training set by the pipeline): normalisation that needs no future
+    frames, for a model that streams.
+
+    Args:
+        mean, std: `n_mels` floats each (saved in the config).
+
+    Example:
+
+    >>> norm = FeatureNormalization(mean=[1.0, 2.0], std=[2.0, 4.0])
+    >>> norm(np.array([[[3.0, 6.0]]], "float32")).numpy().tolist()
+    [[[1.0, 1.0]]]
+    """
+
+    def __init__(self, mean, std, **kwargs):
+        super().__init__(**kwargs)
+        mean, std = [float(v) for v in mean], [float(v) for v in std]
+        if len(mean) != len(std) or not mean:
+            raise ValueError(f"FeatureNormalization: mean ({len(mean)} values) and std "
+                             f"({len(std)} values) must be non-empty and of one length.")
+        if min(std) <= 0:
+            raise ValueError(f"FeatureNormalization: std must be positive; got {min(std)}.")
+        self.mean, self.std = mean, std
+        self.supports_masking = True
+
+    def call(self, features):
+        mean = ops.cast(ops.convert_to_tensor(self.mean), features.dtype)
+        scale = ops.cast(1.0 / ops.convert_to_tensor(self.std), features.dtype)
+        return (features - mean) * scale
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std}
 
 
 @keras.saving.register_keras_serializable(package="speech")

@@ -7,7 +7,11 @@ from pipelines import precision
 from pipelines.blocks import FunctionalModel, RecurrentEncoder, SequenceMask
 from pipelines.precision import HEAD_DTYPE
 from pipelines.validation import check_argument
-from speech.features import SpecAugment
+from speech.features import FeatureNormalization, SpecAugment
+
+#: Frames of the past that each causal convolution reads besides the
+#: current one (kernel 3 in time, no look-ahead).
+CAUSAL_CONTEXT = 2
 
 
 @keras.saving.register_keras_serializable(package="speech")
@@ -35,6 +39,15 @@ class CTCAcousticModel(FunctionalModel):
         cell_type: "gru" or "lstm".
         dropout: dropout between recurrent layers.
         spec_augment: dict of `SpecAugment` arguments, or None for none.
+        causal: no look into the future anywhere, so the model can stream:
+            both convolutions read the current and the two previous frames
+            only (left padding in time), and the recurrent stack is
+            unidirectional. Otherwise centred 3x3 convolutions and a
+            bidirectional stack.
+        feature_mean, feature_std: `n_mels` floats each, to normalise the
+            features with (`FeatureNormalization`, statistics of the
+            training set) when the front end does not (`LogMel(normalization=
+            "global")`); None: the features come normalised.
         dtype: the dtype policy of every layer but the float32 head (None:
             the policy in force); it is part of the config, so a model saved
             under mixed precision reloads under it.
@@ -49,9 +62,15 @@ class CTCAcousticModel(FunctionalModel):
     """
 
     def __init__(self, n_mels, vocab_size, conv_filters=32, units=128, num_layers=2,
-                 cell_type="gru", dropout=0.1, spec_augment=None, dtype=None, **kwargs):
+                 cell_type="gru", dropout=0.1, spec_augment=None, causal=False,
+                 feature_mean=None, feature_std=None, dtype=None, **kwargs):
         check_argument(isinstance(n_mels, int) and n_mels >= 4, "n_mels", n_mels,
                        "must be an integer >= 4")
+        check_argument((feature_mean is None) == (feature_std is None), "feature_std",
+                       feature_std, "must be given with feature_mean (or neither)")
+        check_argument(feature_mean is None or len(feature_mean) == n_mels, "feature_mean",
+                       None if feature_mean is None else len(feature_mean),
+                       f"must have n_mels={n_mels} values")
         check_argument(isinstance(vocab_size, int) and vocab_size >= 1, "vocab_size",
                        vocab_size, "must be a positive integer")
 
@@ -59,26 +78,41 @@ class CTCAcousticModel(FunctionalModel):
         # get_config, so a reload rebuilds the same policy.
         with precision.dtype_scope(dtype):
             # === Layers ===
+            normalize = None
+            if feature_mean is not None:
+                normalize = FeatureNormalization(feature_mean, feature_std, name="normalize")
             augment = SpecAugment(**(spec_augment or {"freq_masks": 0, "time_masks": 0}),
                                   name="spec_augment")
             # Explicit padding + "valid": with "same", a stride-2 convolution
             # pads the left side by 0 or 1 depending on the parity of the
             # *padded* batch width, so an utterance's frames would depend on
             # its batch.
-            pad1 = keras.layers.ZeroPadding2D(padding=1, name="pad_1")
+            # Causal: the frames before, none after (a stream has the same
+            # zeros before its first frame, and its past in its state).
+            time_pad = (CAUSAL_CONTEXT, 0) if causal else (1, 1)
+            pad1 = keras.layers.ZeroPadding2D(padding=(time_pad, (1, 1)), name="pad_1")
             conv1 = keras.layers.Conv2D(conv_filters, 3, strides=(2, 2),
                                         padding="valid", activation="relu", name="conv_1")
-            conv2 = keras.layers.Conv2D(conv_filters, 3, strides=(1, 2),
-                                        padding="same", activation="relu", name="conv_2")
+            if causal:
+                pad2 = keras.layers.ZeroPadding2D(padding=(time_pad, (1, 1)), name="pad_2")
+                conv2 = keras.layers.Conv2D(conv_filters, 3, strides=(1, 2), padding="valid",
+                                            activation="relu", name="conv_2")
+            else:
+                pad2 = None
+                conv2 = keras.layers.Conv2D(conv_filters, 3, strides=(1, 2),
+                                            padding="same", activation="relu", name="conv_2")
             encoder = RecurrentEncoder(units, num_layers=num_layers, cell_type=cell_type,
-                                       bidirectional=True, dropout=dropout, name="encoder")
+                                       bidirectional=not causal, dropout=dropout,
+                                       name="encoder")
             head = keras.layers.Dense(vocab_size + 1, dtype=HEAD_DTYPE, name="ctc_head")
 
             # === Functional model ===
             features = keras.Input((None, n_mels), name="features")
             lengths = keras.Input((), dtype="int32", name="lengths")
-            x = augment(features)
-            x = conv2(conv1(pad1(ops.expand_dims(x, -1))))
+            x = normalize(features) if normalize is not None else features
+            x = augment(x)
+            x = conv1(pad1(ops.expand_dims(x, -1)))
+            x = conv2(pad2(x) if pad2 is not None else x)
             bands = -(-(-(-n_mels // 2)) // 2)
             x = keras.layers.Reshape((-1, bands * conv_filters), name="frames")(x)
             out_lengths = (lengths + 1) // 2
@@ -97,6 +131,9 @@ class CTCAcousticModel(FunctionalModel):
         self.cell_type = cell_type
         self.dropout = dropout
         self.spec_augment = spec_augment
+        self.causal = causal
+        self.feature_mean = feature_mean
+        self.feature_std = feature_std
 
     @property
     def blank_index(self):
@@ -132,4 +169,7 @@ class CTCAcousticModel(FunctionalModel):
             "cell_type": self.cell_type,
             "dropout": self.dropout,
             "spec_augment": self.spec_augment,
+            "causal": self.causal,
+            "feature_mean": self.feature_mean,
+            "feature_std": self.feature_std,
         }

@@ -10,6 +10,7 @@ Example:
 ['three']
 """
 
+import dataclasses
 import functools
 import logging
 import os
@@ -60,7 +61,8 @@ class SpeechRecognizer(Pipeline):
         computes the features in training, `transcribe` and the export."""
         f = self.config.features
         return LogMel(sample_rate=f.sample_rate, n_fft=f.n_fft,
-                      hop_length=f.hop_length, n_mels=f.n_mels, fmin=f.fmin)
+                      hop_length=f.hop_length, n_mels=f.n_mels, fmin=f.fmin,
+                      normalization=f.normalization)
 
     @property
     def sample_rate(self):
@@ -166,7 +168,12 @@ class SpeechRecognizer(Pipeline):
             n_mels=self.features.n_mels, vocab_size=len(self.alphabet),
             conv_filters=m.conv_filters, units=m.units, num_layers=m.num_layers,
             cell_type=m.cell_type, dropout=m.dropout, spec_augment=augment,
+            causal=m.causal,
+            feature_mean=self._stats[0] if self._stats else None,
+            feature_std=self._stats[1] if self._stats else None,
         )
+
+    _stats = None
 
     # ------------------------------------------------------------------- fit
     def fit(self, train=None, val=None, run_dir=None):
@@ -200,7 +207,35 @@ class SpeechRecognizer(Pipeline):
     def _prepare(self, train, val):
         # The datasets are made before the model, as they always were: the
         # seeded benchmark scores were measured in this order.
+        self._stats = None
+        if self.features.normalization == "global":
+            self._stats = self._feature_statistics(train)
         return self._dataset(train, True), self._dataset(val, False)
+
+    #: Training utterances the global feature statistics are fitted on.
+    STATS_CLIPS = 1000
+
+    def _feature_statistics(self, train):
+        """Per-band mean and std of the log-mel of (up to `STATS_CLIPS`)
+        clean training utterances: what `features.normalization: global`
+        normalises with, fitted on the training split only."""
+        if isinstance(train, shards_lib.Split):
+            ds = self._stream(train, speech_shards.parse, False).take(self.STATS_CLIPS)
+            waves = [e["wave"].numpy() for e in ds]
+        else:
+            pick = np.random.default_rng(self.config.data.seed).permutation(len(train))
+            waves = [np.asarray(train[i].audio, "float32")
+                     for i in pick[:self.STATS_CLIPS]]
+        fe = self.features
+        feats, frames = [], []
+        for start in range(0, len(waves), 64):
+            batch, lengths = _pad(waves[start:start + 64])
+            f, n = fe(batch, lengths)
+            feats.append(f.numpy())
+            frames.append(n.numpy())
+        from speech.features import feature_statistics
+
+        return feature_statistics(feats, frames)
 
     # ------------------------------------------------------------- inference
     def _graph(self, beam_width):
@@ -314,6 +349,130 @@ class SpeechRecognizer(Pipeline):
         result["beam_width"] = beam
         result["utterances"] = len(utterances)
         return result
+
+    # ------------------------------------------------------------- streaming
+    @property
+    def can_stream(self):
+        """Whether the model never looks ahead (`model.causal: true`), so
+        `stream` and the export's `stream_*` endpoints exist."""
+        return self.model is not None and bool(getattr(self.model, "causal", False))
+
+    def _stream_graph(self):
+        from speech.streaming import StreamGraph
+
+        if "stream_graph" not in self._fns:
+            self._fns["stream_graph"] = StreamGraph(self)
+        return self._fns["stream_graph"]
+
+    def _stream_fns(self):
+        graph = self._stream_graph()
+        state = tf.TensorSpec([None, graph.state_size], tf.float32)
+        feed = self._function("stream_feed", lambda: tf.function(
+            graph.feed, input_signature=[tf.TensorSpec([None, None], tf.float32), state]))
+        finish = self._function("stream_finish", lambda: tf.function(
+            graph.finish, input_signature=[state]))
+        return graph, feed, finish
+
+    def stream(self, audio, chunk_ms=100, sample_rate=None):
+        """Transcribes audio as it arrives: yields a `StreamUpdate` each time
+        the partial transcript changes, and a last one with `final=True`.
+
+        The model must be causal (`model.causal: true`, e.g.
+        `speech/configs/fsdd_streaming.yaml`); its transcript at the end is
+        the one `transcribe(..., beam_width=1)` gives for the whole clip.
+
+        Args:
+            audio: an audio file or a 1-D array (cut into chunks of
+                `chunk_ms`), or an iterable of 1-D arrays (the chunks as
+                they arrive, any sizes; an empty one is a no-op).
+            chunk_ms: the chunk length for a file or an array, in ms.
+            sample_rate: the rate of arrays (default: the model's own);
+                chunks at another rate are refused (resample first).
+
+        Example:
+
+        >>> for update in asr.stream("a.wav", chunk_ms=100):  # doctest: +SKIP
+        ...     print(f"{update.seconds:5.1f}s {update.text}")
+        """
+        self._require_fitted()
+        if not self.can_stream:
+            self._stream_graph()  # raises the message that says why not
+        rate = self.sample_rate if sample_rate is None else sample_rate
+        if rate != self.sample_rate:
+            raise ValueError(f"This model streams audio at {self.sample_rate} Hz; got "
+                             f"sample_rate={rate!r}: resample the audio first.")
+        if not (isinstance(chunk_ms, (int, float)) and chunk_ms > 0):
+            raise ValueError(f"chunk_ms must be a positive number of milliseconds; got "
+                             f"{chunk_ms!r}.")
+        if isinstance(audio, (str, os.PathLike)):
+            audio = data.load_audio(audio, self.sample_rate)
+        if isinstance(audio, np.ndarray) and audio.ndim <= 1:
+            audio = np.asarray(audio, "float32").reshape(-1)
+            step = max(1, int(round(chunk_ms * self.sample_rate / 1000)))
+            chunks = (audio[i:i + step] for i in range(0, len(audio), step))
+        else:
+            chunks = audio
+        return self._stream_chunks(chunks)
+
+    def _stream_chunks(self, chunks):
+        graph, feed, finish = self._stream_fns()
+        state = graph.start(1)
+        fed, text, final = 0, "", []
+        for i, chunk in enumerate(chunks):
+            chunk = np.asarray(chunk, "float32")
+            if chunk.ndim != 1:
+                raise ValueError(f"chunk {i}: audio must be 1-D (mono samples); got shape "
+                                 f"{chunk.shape}.")
+            if not np.isfinite(chunk).all():
+                raise ValueError(f"chunk {i}: audio contains NaN or infinite samples.")
+            out = feed(chunk[None], state)
+            state, fed = out["state"], fed + len(chunk)
+            words = _words(out["final_words"], out["final_word_times"],
+                           out["final_word_count"])
+            final += words
+            new = out["text"].numpy()[0].decode("utf-8")
+            if new != text or words:
+                text = new
+                yield StreamUpdate(text, words, fed / self.sample_rate, False)
+        out = finish(state)
+        words = _words(out["final_words"], out["final_word_times"], out["final_word_count"])
+        yield StreamUpdate(out["text"].numpy()[0].decode("utf-8"), words,
+                           fed / self.sample_rate, True,
+                           _words(out["words"], out["word_times"], out["word_count"]))
+
+    def word_times(self, inputs, sample_rate=None, batch_size=32):
+        """Each clip's words with their start and end times in seconds,
+        from the greedy CTC alignment (a causal model's; the same words and
+        times its streams end with).
+
+        Returns:
+            A list (per clip) of `(word, start, end)` tuples.
+        """
+        self._require_fitted()
+        single = isinstance(inputs, (str, os.PathLike)) or (
+            isinstance(inputs, np.ndarray) and inputs.ndim == 1)
+        audios = self._load_inputs([inputs] if single else list(inputs), sample_rate)
+        fn = self._function("align", lambda: tf.function(
+            self._align_graph(),
+            input_signature=[tf.TensorSpec([None, None], tf.float32),
+                             tf.TensorSpec([None], tf.int32)]))
+        out = []
+        for start in range(0, len(audios), batch_size):
+            batch, lengths = _pad(audios[start:start + batch_size])
+            r = fn(batch, lengths)
+            out += [_words(r["words"][i:i + 1], r["word_times"][i:i + 1],
+                           r["word_count"][i:i + 1]) for i in range(len(lengths))]
+        return out[0] if single else out
+
+    def _align_graph(self):
+        graph, fe, model = self._stream_graph(), self.features, self.model
+
+        def align(waveform, lengths):
+            feats, frames = fe(waveform, lengths)
+            logits = model({"features": feats, "lengths": frames}, training=False)
+            return graph.align(logits, CTCAcousticModel.output_lengths(frames))
+
+        return align
 
     # ------------------------------------------------------------------ plot
     def plot(self, audio, sample_rate=None, title=None):
@@ -474,8 +633,50 @@ class SpeechRecognizer(Pipeline):
         wave_spec = tf.TensorSpec(None, tf.float32, name="waveform")
         len_spec = tf.TensorSpec(None, tf.int32, name="lengths")
         rate_spec = tf.TensorSpec([], tf.int32, name="sample_rate")
-        return {"serve": (serve, [wave_spec, len_spec]),
-                "serve_at_rate": (serve_at_rate, [wave_spec, len_spec, rate_spec])}
+        endpoints = {"serve": (serve, [wave_spec, len_spec]),
+                     "serve_at_rate": (serve_at_rate, [wave_spec, len_spec, rate_spec])}
+        if self.can_stream:
+            endpoints.update(self._stream_endpoints())
+        return endpoints
+
+    def _stream_endpoints(self):
+        """`stream_start(batch_size)`, `stream_feed(waveform, state)`,
+        `stream_feed_at_rate(waveform, state, sample_rate)`,
+        `stream_finish(state)` and `serve_words(waveform, lengths)` (the
+        greedy words with their times) of a causal model."""
+        graph, rate = self._stream_graph(), self.sample_rate
+        serve, _ = self.serving_fn(1)
+        align = self._align_graph()
+
+        def stream_start(batch_size):
+            return {"state": graph.start(batch_size)}
+
+        def stream_feed_at_rate(waveform, state, sample_rate):
+            check = tf.debugging.assert_equal(
+                sample_rate, rate,
+                message=f"this model streams audio at {rate} Hz; resample the chunks first")
+            with tf.control_dependencies([check]):
+                return graph.feed(tf.identity(waveform), state)
+
+        def serve_words(waveform, lengths):
+            # serve's input checks first, then the alignment of the same clips.
+            checked = serve(waveform, lengths)
+            with tf.control_dependencies([checked["text"]]):
+                return align(tf.identity(tf.reshape(waveform, tf.stack(
+                    [-1, tf.shape(waveform)[-1]]))), tf.reshape(lengths, [-1]))
+
+        wave = tf.TensorSpec(None, tf.float32, name="waveform")
+        state = tf.TensorSpec(None, tf.float32, name="state")
+        return {
+            "stream_start": (stream_start, [tf.TensorSpec([], tf.int32, name="batch_size")]),
+            "stream_feed": (graph.feed, [wave, state]),
+            "stream_feed_at_rate": (stream_feed_at_rate,
+                                    [wave, state, tf.TensorSpec([], tf.int32,
+                                                                name="sample_rate")]),
+            "stream_finish": (graph.finish, [state]),
+            "serve_words": (serve_words, [wave, tf.TensorSpec(None, tf.int32,
+                                                              name="lengths")]),
+        }
 
     def _export_sample(self, sample, beam_width=None):
         audios = [self._check_audio(a, f"sample {i}") for i, a in enumerate(sample)]
@@ -501,7 +702,54 @@ class SpeechRecognizer(Pipeline):
             "decoder": "lexicon" if lexicon else "beam" if beam > 1 else "greedy",
             "beam_width": None if lexicon else beam,
             "lexicon": self._lexicon_words() if lexicon else None,
+            "streaming": self._stream_metadata(),
         }
+
+    def _stream_metadata(self):
+        if not self.can_stream:
+            return None
+        graph = self._stream_graph()
+        return {
+            "endpoints": ["stream_start", "stream_feed", "stream_feed_at_rate",
+                          "stream_finish", "serve_words"],
+            "state_size": graph.state_size,
+            "max_chars": graph.max_chars,
+            "decoder": "greedy",
+            "frame_seconds": 2 * self.features.hop_length / self.sample_rate,
+            "usage": "state = stream_start(batch_size=B)['state']; for each chunk "
+                     "float32 [B, n] at sample_rate: out = stream_feed(waveform=chunk, "
+                     "state=state); state = out['state'] (out['text']: the transcript so "
+                     "far; out['final_words'], out['final_word_times'] (seconds), "
+                     "out['final_word_count']: words that became final); at the end "
+                     "stream_finish(state=state): text, words, word_times, word_count.",
+        }
+
+
+@dataclasses.dataclass
+class StreamUpdate:
+    """What `SpeechRecognizer.stream` yields.
+
+    Args:
+        text: the transcript so far.
+        final_words: `(word, start, end)` (seconds) of the words that
+            became final since the last update.
+        seconds: audio fed so far.
+        final: True for the last update (after the end of the audio).
+        words: on the last update, every word with its times.
+    """
+
+    text: str
+    final_words: list
+    seconds: float
+    final: bool
+    words: list = None
+
+
+def _words(words, times, count):
+    """Row 0 of `ctc_words`-style outputs as `(word, start, end)` tuples."""
+    n = int(count.numpy()[0])
+    return [(w.decode("utf-8"), round(float(a), 3), round(float(b), 3))
+            for w, (a, b) in zip(words.numpy()[0][:n], times.numpy()[0][:n])]
 
 
 def _pad(audios):

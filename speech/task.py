@@ -50,6 +50,24 @@ class SpeechTask(Task):
         clips = (splits.test or [])[:8] or splits.train[:8]
         return [u.audio for u in clips]
 
+    def stream(self, config, run_dir, data_dir, input_path, chunk_ms=100.0):
+        """Prints `<seconds fed>\t<partial transcript>` each time the
+        transcript changes, then returns the final `{"text", "words"}` (each
+        word with its start and end in seconds)."""
+        from pipelines import training
+
+        asr = self.load(training.RunDir(run_dir))
+        if not os.path.isfile(input_path):
+            raise FileNotFoundError(f"--input {input_path}: no such audio file (--stream "
+                                    "takes one file).")
+        last = None
+        for update in asr.stream(input_path, chunk_ms=chunk_ms):
+            if not update.final:
+                print(f"{update.seconds:.2f}\t{update.text}", flush=True)
+            last = update
+        return {"text": last.text,
+                "words": [{"word": w, "start": a, "end": b} for w, a, b in last.words]}
+
     def predict_lines(self, asr, input_path, skip_bad=False):
         """Transcribes an audio file, every audio file of a folder, or every
         file listed in a manifest: `path<TAB>transcript` lines (with

@@ -37,6 +37,7 @@ DOMAINS = ("forecasting", "speech", "text", "vision_caption")
 TINY = {
     "forecasting/configs/etth1.yaml": "forecasting/configs/tiny.yaml",
     "speech/configs/fsdd.yaml": "speech/configs/tiny.yaml",
+    "speech/configs/fsdd_streaming.yaml": "speech/configs/streaming_tiny.yaml",
     "text/configs/spa_eng.yaml": "text/configs/tiny.yaml",
     "text/configs/sentiment.yaml": "text/configs/sentiment_tiny.yaml",
     "vision_caption/configs/scenes.yaml": "vision_caption/configs/tiny.yaml",

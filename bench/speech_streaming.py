@@ -1,0 +1,203 @@
+"""Streaming speech benchmark: the causal config fed chunk by chunk.
+
+Trains `speech/configs/fsdd_streaming.yaml` on the FSDD sequences task (or
+reuses the finished run in `--run-dir`), exports it, and drives the export's
+`stream_start` / `stream_feed` / `stream_finish` endpoints (nothing but
+TensorFlow) over the 300 test sequences, then prints:
+
+- WER offline (the same model on whole clips, greedy) and streaming, with
+  chunks of 100 ms and 400 ms, and whether every streamed transcript equals
+  the offline one;
+- emission latency: for each word of a correctly transcribed sequence, the
+  time from the end of that word's audio (known from the synthesis: the end
+  of its trimmed recording) to the moment the word, complete, is first in
+  the partial transcript: the end of the chunk that brought it plus the
+  compute of that chunk; median and 95th percentile;
+- compute per chunk and real-time factor (compute / audio) at batch 1 and,
+  per stream, at 32 streams fed together;
+- training time; and, beside it, the offline default model's WER when a
+  finished `--offline-run-dir` of `bench/speech_fsdd.py` is there
+  (`checkpoints/best.weights.h5`; otherwise it says it was not run).
+
+    PIPELINES_DATA_DIR=../shared/data python bench/speech_streaming.py
+
+Writes bench/results/speech_streaming.{json,md}.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from pipelines.metrics import error_rates  # noqa: E402
+from speech import data, task  # noqa: E402
+from speech.config import SpeechConfig  # noqa: E402
+from speech.pipeline import SpeechRecognizer  # noqa: E402
+from report import write_results  # noqa: E402  (bench/ is on the path)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def word_ends(cfg, data_dir):
+    """Per test sequence, the sample at which each word's audio ends (the
+    same draws as `data.fsdd_sequences`)."""
+    rate = cfg.features.sample_rate
+    recordings = data.fsdd_recordings(data_dir)
+    recipes = data.sequence_recipes(recordings.test, cfg.data.test_count, rate,
+                                    seed=[cfg.data.seed, 1])
+    cache, ends = {}, []
+    for r in recipes:
+        at, mine = 0, []
+        for pause, path in zip(r["pauses"], r["paths"]):
+            at += pause + len(data._trimmed(path, rate, cache))
+            mine.append(at)
+        ends.append(mine)
+    return ends
+
+
+def stream_export(loaded, clips, chunk, batch=1):
+    """Feeds `clips` (batch of equal-length rows when batch > 1) through the
+    export in chunks of `chunk` samples. Returns per clip the final text and
+    the steps `(samples fed, compute seconds, partial text)`, and the
+    compute seconds of every chunk."""
+    texts, steps, computes = [], [], []
+    for start in range(0, len(clips), batch):
+        group = clips[start:start + batch]
+        width = max(len(c) for c in group)
+        wave = np.zeros((len(group), width), "float32")
+        for i, c in enumerate(group):
+            wave[i, :len(c)] = c
+        state = loaded.stream_start(batch_size=tf.constant(len(group)))["state"]
+        mine = [[] for _ in group]
+        for at in range(0, width, chunk):
+            piece = tf.constant(wave[:, at:at + chunk])
+            t0 = time.perf_counter()
+            out = loaded.stream_feed(waveform=piece, state=state)
+            partial = out["text"].numpy()
+            spent = time.perf_counter() - t0
+            state = out["state"]
+            computes.append(spent)
+            fed = min(width, at + chunk)
+            for i, p in enumerate(partial):
+                mine[i].append((fed, spent, p.decode()))
+        end = loaded.stream_finish(state=state)
+        texts += [t.decode() for t in end["text"].numpy()]
+        steps += mine
+    return texts, steps, computes
+
+
+def latencies(steps, finals, refs, ends, rate):
+    """Emission latency in ms of each word of the correctly transcribed
+    sequences (see the module docstring)."""
+    out = []
+    for mine, final, ref, word_end in zip(steps, finals, refs, ends):
+        if final != ref:
+            continue
+        words = final.split()
+        for i, word in enumerate(words):
+            for fed, spent, partial in mine:
+                got = partial.split()
+                # Greedy CTC only appends: once the i-th word reads as it
+                # finally does, it is complete.
+                if len(got) > i and got[i] == word:
+                    out.append(1000 * ((fed - word_end[i]) / rate + spent))
+                    break
+    return np.array(out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config",
+                        default=os.path.join(ROOT, "speech", "configs", "fsdd_streaming.yaml"))
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--run-dir", default=os.path.join(ROOT, "runs", "bench",
+                                                          "speech_streaming"))
+    parser.add_argument("--offline-run-dir", default=os.path.join(ROOT, "runs", "bench",
+                                                                  "speech_fsdd"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args(argv)
+
+    cfg = SpeechConfig.from_yaml(args.config, args.overrides)
+    split = task.load_splits(cfg, args.data_dir)
+    test = split["test"]
+    rate = cfg.features.sample_rate
+    start = time.time()
+    asr = SpeechRecognizer(cfg).fit(split["train"], run_dir=args.run_dir)
+    train_s = time.time() - start
+    refs = [data.normalize_text(u.text) for u in test]
+    audios = [u.audio for u in test]
+    offline = [data.normalize_text(t) for t in asr.transcribe(audios, beam_width=1)]
+    row = {"train_seconds": train_s, "epochs": len(asr.history),
+           "wer_offline": error_rates(refs, offline)["wer"]}
+
+    export_dir = os.path.join(args.run_dir, "export")
+    asr.export(export_dir, sample=audios[:8])
+    loaded = tf.saved_model.load(export_dir)
+    ends = word_ends(cfg, args.data_dir)
+    for ms in (100, 400):
+        chunk = int(rate * ms / 1000)
+        texts, steps, computes = stream_export(loaded, audios, chunk)
+        texts = [data.normalize_text(t) for t in texts]
+        lat = latencies(steps, texts, refs, ends, rate)
+        row[f"stream_{ms}ms"] = {
+            "wer": error_rates(refs, texts)["wer"],
+            "equal_offline": float(np.mean([a == b for a, b in zip(texts, offline)])),
+            "latency_ms_median": float(np.median(lat)) if len(lat) else None,
+            "latency_ms_p95": float(np.percentile(lat, 95)) if len(lat) else None,
+            "latency_words": int(len(lat)),
+            "compute_ms_per_chunk": 1000 * float(np.mean(computes)),
+            "rtf_batch1": float(np.sum(computes) / (sum(len(a) for a in audios) / rate)),
+        }
+        # 32 streams together (the first 32 clips, each padded to the group's
+        # longest): compute per stream-second of audio.
+        group = audios[:32]
+        _, _, computes32 = stream_export(loaded, group, chunk, batch=32)
+        seconds = len(group) * max(len(a) for a in group) / rate
+        row[f"stream_{ms}ms"]["compute_ms_per_chunk_batch32"] = 1000 * float(np.mean(computes32))
+        row[f"stream_{ms}ms"]["rtf_per_stream_batch32"] = float(np.sum(computes32) / seconds)
+
+    best = os.path.join(args.offline_run_dir, "checkpoints", "best.weights.h5")
+    if os.path.exists(best):
+        base_cfg = SpeechConfig.from_yaml(os.path.join(ROOT, "speech", "configs", "fsdd.yaml"))
+        base = SpeechRecognizer(base_cfg)
+        base.model = base._build_model()
+        base.model.load_weights(best)
+        m = base.evaluate(test)
+        row["offline_default"] = {k: m[k] for k in m if k.startswith("wer")}
+    else:
+        row["offline_default"] = None
+
+    lines = ["| model / decoding | chunk | WER | = offline | latency median / p95 (ms) | "
+             "compute per chunk (ms), b1 / b32 | RTF b1 / per stream b32 |",
+             "|---|---|---|---|---|---|---|",
+             f"| streaming config, offline greedy | whole clip | {100 * row['wer_offline']:.2f}% "
+             "| | | | |"]
+    for ms in (100, 400):
+        r = row[f"stream_{ms}ms"]
+        lat = ("n/a" if r["latency_ms_median"] is None else
+               f"{r['latency_ms_median']:.0f} / {r['latency_ms_p95']:.0f}")
+        lines.append(
+            f"| streaming config, streamed | {ms} ms | {100 * r['wer']:.2f}% | "
+            f"{100 * r['equal_offline']:.1f}% | {lat} | {r['compute_ms_per_chunk']:.2f} / "
+            f"{r['compute_ms_per_chunk_batch32']:.2f} | {r['rtf_batch1']:.4f} / "
+            f"{r['rtf_per_stream_batch32']:.4f} |")
+    if row["offline_default"]:
+        o = row["offline_default"]
+        lines.append("| default fsdd.yaml (bidirectional), offline | whole clip | " + ", ".join(
+            f"{k[4:]} {100 * v:.2f}%" for k, v in o.items()) + " | | | | |")
+    else:
+        lines.append(f"| default fsdd.yaml, offline | not run: no {best} | | | | | |")
+    lines += ["", f"training: {train_s / 60:.1f} min ({row['epochs']} epochs); latency over "
+                  f"{row['stream_100ms']['latency_words']} words of correctly transcribed "
+                  "sequences (100 ms chunks)"]
+    write_results("speech_streaming", row, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Streaming: a causal recogniser fed chunk by chunk gives the transcript,
+words and times of the whole clip; the export streams without Python; bad
+streams get one clear error each."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from speech import data
+from speech.config import SpeechConfig
+from speech.pipeline import SpeechRecognizer
+
+STREAMING = ["features.normalization=global", "model.causal=true", "model.conv_filters=4",
+             "model.units=16", "model.num_layers=2", "model.beam_width=1",
+             "model.stream_max_chars=400", "train.seed=3"]
+
+
+def _data_dir():
+    path = os.environ.get("PIPELINES_DATA_DIR", "")
+    if not os.path.isdir(path):
+        pytest.skip(f"data directory {path!r} not present")
+    return path
+
+
+def _causal(*overrides, test_count=4):
+    """A causal recogniser with seeded untrained weights and the feature
+    statistics of real clips. Its head is sharpened and leans to the space,
+    so it spells many random "words" (CTC spikes, repeats, spaces): equality
+    below is not the trivial one of two empty transcripts."""
+    splits = data.fsdd_sequences(_data_dir(), train_count=12, test_count=test_count, seed=2)
+    asr = SpeechRecognizer(SpeechConfig.from_dict({}, STREAMING + list(overrides)))
+    asr._stats = asr._feature_statistics(splits.train)
+    tf.keras.utils.set_random_seed(3)
+    asr.model = asr._build_model()
+    head = asr.model.get_layer("ctc_head")
+    kernel, bias = head.get_weights()
+    bias[asr.alphabet.index(" ")] += 0.5
+    head.set_weights([kernel * 3.0, bias])
+    return asr, [u.audio for u in splits.test]
+
+
+@pytest.fixture(scope="module")
+def causal():
+    return _causal()
+
+
+def test_causal_model_has_no_look_ahead(causal):
+    asr, clips = causal
+    clip = max(clips, key=len)
+    full = asr.word_times(clip)
+    # Cutting the clip's end changes nothing before the cut.
+    cut = len(clip) // 2
+    head = asr.word_times(clip[:cut])
+    early = [w for w in full if w[2] <= cut / asr.sample_rate - 0.1]
+    assert len(early) >= 2 and head[:len(early)] == early
+
+
+@pytest.mark.parametrize("chunk_ms", [10, 37.5, 100, 400])
+def test_streams_equal_the_whole_clip(causal, chunk_ms):
+    """Chunks of 80 and 300 samples (37.5 ms is not a multiple of the hop),
+    one frame, 100 and 400 ms: the same words and times as offline."""
+    asr, clips = causal
+    offline_text = asr.transcribe(clips, beam_width=1)
+    offline_words = asr.word_times(clips)
+    assert sum(len(t.split()) for t in offline_text) >= 15
+    for clip, text, words in zip(clips, offline_text, offline_words):
+        updates = list(asr.stream(clip, chunk_ms=chunk_ms))
+        last = updates[-1]
+        assert last.final and not any(u.final for u in updates[:-1])
+        assert last.text == text
+        assert last.words == words
+        # Every word is reported final exactly once, in order.
+        assert [w for u in updates for w in u.final_words] == words
+        # Partial transcripts only grow (greedy CTC never revises).
+        texts = [u.text for u in updates]
+        assert all(b.startswith(a.rstrip()) for a, b in zip(texts, texts[1:]))
+
+
+def test_uneven_chunks_and_empty_chunks(causal):
+    asr, clips = causal
+    clip = clips[1]
+    rng = np.random.default_rng(0)
+    cuts = np.sort(rng.integers(0, len(clip), size=40))
+    chunks = np.split(clip, cuts)
+    chunks = chunks[:5] + [clip[:0]] + chunks[5:] + [clip[:0]]   # empty chunks too
+    last = list(asr.stream(iter(chunks)))[-1]
+    assert last.text == asr.transcribe(clip, beam_width=1)
+
+
+def test_word_times_are_in_the_clip(causal):
+    asr, clips = causal
+    for clip, words in zip(clips, asr.word_times(clips)):
+        seconds = len(clip) / asr.sample_rate
+        for word, start, end in words:
+            assert 0 <= start < end <= seconds + 0.05, (word, start, end)
+        starts = [w[1] for w in words]
+        assert starts == sorted(starts)
+
+
+def test_a_full_state_keeps_the_latest_characters():
+    asr, clips = _causal("model.stream_max_chars=8", test_count=1)
+    clip = clips[0]
+    full = asr.transcribe(clip, beam_width=1)
+    updates = list(asr.stream(clip))
+    assert len(updates[-1].text) <= 8 and full.endswith(updates[-1].text)
+    words = [w for u in updates for w in u.final_words]
+    assert " ".join(w[0] for w in words).endswith(updates[-1].text)
+
+
+def test_bad_streams(causal, tmp_path):
+    asr, clips = causal
+    with pytest.raises(ValueError, match="streams audio at 8000 Hz; got sample_rate=16000"):
+        list(asr.stream(clips[0], sample_rate=16000))
+    with pytest.raises(ValueError, match=r"chunk 1: audio contains NaN"):
+        list(asr.stream(iter([clips[0][:100], np.array([np.nan], "float32")])))
+    with pytest.raises(ValueError, match="chunk_ms must be a positive"):
+        list(asr.stream(clips[0], chunk_ms=0))
+    offline = SpeechRecognizer(SpeechConfig.from_dict({}, ["model.units=8",
+                                                           "model.conv_filters=4"]))
+    offline._stats = None
+    offline.model = offline._build_model()
+    with pytest.raises(ValueError, match="cannot stream: its model looks ahead"):
+        list(offline.stream(clips[0]))
+
+
+def test_export_streams_without_python(causal, tmp_path):
+    asr, clips = causal
+    path = asr.export(tmp_path / "export", sample=clips[:2])
+    import json
+
+    meta = json.load(open(os.path.join(path, "metadata.json")))
+    assert meta["streaming"]["state_size"] == asr._stream_graph().state_size
+    loaded = tf.saved_model.load(path)
+    # Two streams in one batch, fed 100 ms at a time.
+    a, b = clips[0], clips[2]
+    n = min(len(a), len(b))
+    batch = np.stack([a[:n], b[:n]])
+    state = loaded.stream_start(batch_size=tf.constant(2))["state"]
+    assert state.dtype == tf.float32 and state.shape == (2, meta["streaming"]["state_size"])
+    for i in range(0, n, 800):
+        out = loaded.stream_feed(waveform=batch[:, i:i + 800], state=state)
+        state = out["state"]
+    end = loaded.stream_finish(state=state)
+    offline = asr.transcribe([a[:n], b[:n]], beam_width=1)
+    assert [t.decode() for t in end["text"].numpy()] == offline
+    words = loaded.serve_words(waveform=batch, lengths=np.array([n, n], "int32"))
+    np.testing.assert_allclose(words["word_times"].numpy(), end["word_times"].numpy())
+    assert (words["words"].numpy() == end["words"].numpy()).all()
+
+    # Bad streams: one clear error each.
+    def fails(fn, message, **kw):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            fn(**kw)
+
+    fails(loaded.stream_feed, "the stream is finished",
+          waveform=batch[:, :80], state=end["state"])
+    fails(loaded.stream_feed, r"the chunk has\] \[1\] \[rows but the state holds\] \[2\]",
+          waveform=batch[:1, :80], state=state)
+    fails(loaded.stream_feed, "state is not from this model",
+          waveform=batch[:, :80], state=state + 1.0)
+    fails(loaded.stream_feed, r"state must be float32 \[batch, ",
+          waveform=batch[:, :80], state=state[:, :10])
+    fails(loaded.stream_feed, "waveform contains NaN",
+          waveform=np.full((2, 80), np.nan, "float32"), state=state)
+    fails(loaded.stream_feed_at_rate, "streams audio at 8000 Hz",
+          waveform=batch[:, :80], state=state, sample_rate=tf.constant(16000))
+    # An empty chunk is a no-op.
+    same = loaded.stream_feed(waveform=np.zeros((2, 0), "float32"), state=state)
+    np.testing.assert_array_equal(same["state"].numpy(), state.numpy())
+
+
+def test_cli_streams_a_file(causal, tmp_path):
+    import json
+
+    import soundfile
+
+    from pipelines.training import RunDir
+    from tests import harness
+
+    asr, clips = causal
+    run = RunDir(str(tmp_path / "run"))
+    asr.save(run.model)
+    wav = tmp_path / "a.wav"
+    soundfile.write(wav, clips[3], asr.sample_rate)
+    result = harness.run_module(["-m", "pipelines.cli", "predict", "speech", "--run-dir",
+                                 str(tmp_path / "run"), "--input", str(wav), "--stream",
+                                 "--chunk-ms", "250"])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    partials = [line.split("\t") for line in lines if "\t" in line]
+    final = json.loads("\n".join(line for line in lines if "\t" not in line))
+    # Partials as the audio arrives (seconds fed, text so far), then the end.
+    assert [float(p[0]) for p in partials] == sorted(float(p[0]) for p in partials)
+    assert final["text"] == asr.transcribe(clips[3], beam_width=1)
+    assert [w["word"] for w in final["words"]] == final["text"].split()
+    bad = harness.run_module(["-m", "pipelines.cli", "predict", "text", "--run-dir",
+                              str(tmp_path / "run"), "--input", str(wav), "--stream"])
+    assert bad.returncode == 2
