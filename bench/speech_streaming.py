@@ -37,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 from pipelines.metrics import error_rates  # noqa: E402
 from speech import data, task  # noqa: E402
 from speech.config import SpeechConfig  # noqa: E402
-from speech.pipeline import SpeechRecognizer  # noqa: E402
+from speech.pipeline import SpeechRecognizer, _pad  # noqa: E402
 from report import write_results  # noqa: E402  (bench/ is on the path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -69,10 +69,8 @@ def stream_export(loaded, clips, chunk, batch=1):
     texts, steps, computes = [], [], []
     for start in range(0, len(clips), batch):
         group = clips[start:start + batch]
-        width = max(len(c) for c in group)
-        wave = np.zeros((len(group), width), "float32")
-        for i, c in enumerate(group):
-            wave[i, :len(c)] = c
+        wave, _ = _pad(group)
+        width = wave.shape[1]
         state = loaded.stream_start(batch_size=tf.constant(len(group)))["state"]
         mine = [[] for _ in group]
         for at in range(0, width, chunk):

@@ -224,9 +224,8 @@ class StreamGraph:
         return tf.where(spans >= 0, times, -1.0)
 
     def _text(self, carry):
-        ids = tf.where(tf.range(self.max_chars)[None] < carry["count"][:, None],
-                       carry["chars"], -1)
-        return decoding.ids_to_text(ids, self.alphabet)
+        held = tf.range(tf.shape(carry["chars"])[1])[None] < carry["count"][:, None]
+        return decoding.ids_to_text(tf.where(held, carry["chars"], -1), self.alphabet)
 
     def feed(self, waveform, state):
         """`waveform` float32 `[batch, n]` (any `n`, 0 included: a no-op),
@@ -294,9 +293,7 @@ class StreamGraph:
         carry = decoding.ctc_greedy_append(labels, live, carry, self.blank,
                                            tf.zeros([batch], tf.int32))
         words, spans, count = decoding.ctc_words(carry, self.alphabet)
-        ids = tf.where(tf.range(tf.shape(carry["chars"])[1])[None] < carry["count"][:, None],
-                       carry["chars"], -1)
-        return {"text": decoding.ids_to_text(ids, self.alphabet), "words": words,
+        return {"text": self._text(carry), "words": words,
                 "word_times": self._word_times(spans), "word_count": count}
 
 
