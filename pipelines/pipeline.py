@@ -25,8 +25,11 @@ The hooks, in the order `fit` calls them::
     _prepare(train, val)          -> data: what is made before the model
                                      (usually the datasets)
     _build_model()                -> the Keras model (inside strategy + policy)
+    _initialize(model)            weights before training (default: none)
     _trained_model()              -> the model `fit` trains (default: the model)
+    _optimizer(trained)           -> its optimizer (default: Adam(W), TrainConfig)
     _compile_args()               -> kwargs of `compile` (besides the optimizer)
+    _callbacks()                  -> extra callbacks of `model.fit` (default: none)
     _datasets(data)               -> (train_ds, val_ds or None), made after the
                                      model (default: `data` itself)
 
@@ -212,9 +215,9 @@ class Pipeline:
         data = self._prepare(train, val)
         with strategy.scope(), precision.policy_scope(cfg.train.precision):
             self.model = self._build_model()
+            self._initialize(self.model)
             trained = self._trained_model()
-            trained.compile(optimizer=training.make_optimizer(cfg.train),
-                            **self._compile_args())
+            trained.compile(optimizer=self._optimizer(trained), **self._compile_args())
             # BackupAndRestore needs a built model and optimizer before fit.
             trained.optimizer.build(trained.trainable_variables)
         train_ds, val_ds = self._datasets(data)
@@ -239,7 +242,8 @@ class Pipeline:
         with training.run_directory(run_dir, type(self).__name__.lower()) as run:
             run.prepare(cfg.to_dict(), self.resumable_changes)
             self.history = training.fit(trained, train_ds, val_ds, cfg.train, run,
-                                        monitor=self.monitor, **fit_kwargs)
+                                        monitor=self.monitor, callbacks=self._callbacks(),
+                                        **fit_kwargs)
         self._forget_functions()
         return self
 
@@ -297,6 +301,19 @@ class Pipeline:
 
     def _compile_args(self):
         return {}
+
+    def _initialize(self, model):
+        """Sets weights of the freshly built `model` before training (from a
+        pretrained network, say); a resumed run then restores its backup over
+        them. Default: nothing."""
+
+    def _optimizer(self, model):
+        """The optimizer `model` trains with (default: `training.make_optimizer`)."""
+        return training.make_optimizer(self.config.train)
+
+    def _callbacks(self):
+        """Callbacks of this pipeline's training, after the standard ones."""
+        return ()
 
     def _datasets(self, data):
         return data

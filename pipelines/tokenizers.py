@@ -20,6 +20,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -212,7 +213,12 @@ class SubwordTokenizer:
                 floor = 260 + distinct_chars()
                 if "Vocabulary size too high" not in str(err) or size <= floor:
                     raise
-                size = max(floor, int(size * 0.7))
+                # It names the largest size the text supports ("Please set
+                # it to a value <= N"): take that, keeping the pieces that
+                # are whole words, rather than a blind cut down to bytes.
+                most = re.search(r"<= (\d+)", str(err))
+                size = (max(floor, int(most.group(1))) if most and int(most.group(1)) < size
+                        else max(floor, int(size * 0.7)))
         if size != vocab_size:
             log.warning("Tokenizer vocabulary shrunk from %d to %d to fit the text.",
                         vocab_size, size)

@@ -443,14 +443,129 @@ class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             set_resumed_epoch(self.model, max(initial, epochs))
 
 
-def make_optimizer(train_config):
-    """Adam (or AdamW with weight decay) with gradient clipping."""
+def make_optimizer(train_config, groups=None):
+    """Adam (or AdamW with weight decay) with gradient clipping.
+
+    Args:
+        train_config: the run's `TrainConfig`.
+        groups: optional lists of variables, one list per group, whose
+            learning rates are scaled group by group (see `LayerRates`);
+            variables in no list train at the full rate.
+    """
     kwargs = {"learning_rate": train_config.learning_rate}
     if train_config.clipnorm:
         kwargs["clipnorm"] = train_config.clipnorm
+    base = keras.optimizers.AdamW if train_config.weight_decay else keras.optimizers.Adam
     if train_config.weight_decay:
-        return keras.optimizers.AdamW(weight_decay=train_config.weight_decay, **kwargs)
-    return keras.optimizers.Adam(**kwargs)
+        kwargs["weight_decay"] = train_config.weight_decay
+    if groups is None:
+        return base(**kwargs)
+    return _group_scaled(base)(groups, **kwargs)
+
+
+def _group_scaled(base):
+    """`base` (a Keras Adam/AdamW class) whose step, and weight decay, for a
+    variable of group g is taken at `learning_rate * scales[g]`; `scales`
+    (one float per group, 1 at first) is an optimizer variable, so it is
+    checkpointed with the moments and set each epoch by `LayerRates`.
+    Scaling the gradient instead would do nothing for Adam, whose step does
+    not depend on the gradient's scale; a scale of 0 freezes a group exactly
+    (its moments still follow its gradients, so it resumes warm)."""
+
+    class GroupScaled(base):
+        def __init__(self, groups, **kwargs):
+            super().__init__(**kwargs)
+            self._group_keys = [[id(v) for v in group] for group in groups]
+            self.group_count = len(groups)
+
+        def build(self, var_list):
+            super().build(var_list)
+            group_of = {}
+            for g, keys in enumerate(self._group_keys):
+                for key in keys:
+                    group_of[key] = g
+            # A variable in no group trains at the full rate: index `groups`.
+            self._group_index = [group_of.get(id(v), self.group_count) for v in var_list]
+            self.group_scales = self.add_variable((self.group_count + 1,),
+                                                  initializer="ones", name="group_scales")
+
+        def _scale(self, variable):
+            return self.group_scales[self._group_index[self._get_variable_index(variable)]]
+
+        def update_step(self, gradient, variable, learning_rate):
+            scale = tf.cast(self._scale(variable), learning_rate.dtype)
+            return super().update_step(gradient, variable, learning_rate * scale)
+
+        def _apply_weight_decay(self, variables):
+            # As the TensorFlow optimizer's, with the group's scale.
+            if self.weight_decay is None:
+                return
+
+            def apply(distribution, variables):
+                def decay(variable, rate):
+                    variable.assign_sub(variable * tf.cast(rate, variable.dtype))
+
+                for variable in variables:
+                    if not self._use_weight_decay(variable):
+                        continue
+                    rate = self.learning_rate * self.weight_decay * self._scale(variable)
+                    if isinstance(variable, keras.Variable):
+                        variable = variable.value
+                    distribution.extended.update(variable, decay, args=(rate,), group=False)
+
+            tf.__internal__.distribute.interim.maybe_merge_call(
+                apply, self._distribution_strategy, variables)
+
+    GroupScaled.__name__ = f"GroupScaled{base.__name__}"
+    return GroupScaled
+
+
+class LayerRates(keras.callbacks.Callback):
+    """Discriminative learning rates and gradual unfreezing (Howard and
+    Ruder, ULMFiT, 2018) for an optimizer from `make_optimizer(groups=...)`.
+
+    Groups are ordered from the top of the network (new layers) down to the
+    bottom (pretrained embeddings). Group g trains at `factor**-g` times the
+    learning rate in force; with `unfreeze_epochs = u > 0`, group g is
+    frozen (rate 0) until epoch `g * u` (counted from 0): the new layers
+    first learn on their own, then each pretrained group joins in turn. The
+    rates are a function of the absolute epoch, so a resumed run gets the
+    same ones.
+
+    Args:
+        factor: ratio of the rates of consecutive groups (>= 1; ULMFiT: 2.6).
+        unfreeze_epochs: epochs between one group joining and the next
+            (0: every group trains from the first epoch).
+
+    Example:
+
+    >>> LayerRates(2.0, 1).scales(0, 3), LayerRates(2.0, 1).scales(5, 3)
+    ([1.0, 0.0, 0.0], [1.0, 0.5, 0.25])
+    """
+
+    def __init__(self, factor=2.6, unfreeze_epochs=1):
+        super().__init__()
+        if not factor >= 1:
+            raise ValueError(f"LayerRates: factor must be >= 1; got {factor!r}.")
+        if not (isinstance(unfreeze_epochs, int) and unfreeze_epochs >= 0):
+            raise ValueError("LayerRates: unfreeze_epochs must be an integer >= 0; got "
+                             f"{unfreeze_epochs!r}.")
+        self.factor = float(factor)
+        self.unfreeze_epochs = unfreeze_epochs
+
+    def scales(self, epoch, groups):
+        """The rate multiplier of each of `groups` groups in `epoch`."""
+        return [0.0 if epoch < g * self.unfreeze_epochs else self.factor ** -g
+                for g in range(groups)]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if not hasattr(optimizer, "group_count"):
+            raise TypeError("LayerRates needs an optimizer from make_optimizer(groups=...); "
+                            f"got {type(optimizer).__name__}.")
+        if not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        optimizer.group_scales.assign(self.scales(epoch, optimizer.group_count) + [1.0])
 
 
 def make_callbacks(run_dir, train_config, monitor="val_loss", extra=()):

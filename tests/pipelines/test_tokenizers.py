@@ -61,6 +61,14 @@ def test_tokenize_inside_tf_function(tok):
 def test_vocabulary_shrinks_for_small_text():
     small = SubwordTokenizer.train(["a b c", "a b"], vocab_size=5000)
     assert 260 <= small.vocab_size < 5000
+    # To the largest size the text supports (sentencepiece names it), not
+    # a blind cut that can fall to letters and bytes only.
+    words = [f"the {a} was {b} and {c}" for a in ("film", "phone", "book", "meal")
+             for b in ("great", "awful", "wonderful", "dreadful", "fine")
+             for c in ("i loved it", "i hated it", "so happy")]
+    tok = SubwordTokenizer.train(words, vocab_size=400)
+    assert 260 + len(set("".join(words))) < tok.vocab_size < 400
+    assert SubwordTokenizer.train(words, vocab_size=tok.vocab_size).vocab_size == tok.vocab_size
 
 
 def test_bad_arguments():

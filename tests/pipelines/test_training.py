@@ -501,3 +501,35 @@ def test_unknown_length_dataset_trains_every_batch_without_a_warning(tmp_path, r
     rows = training.fit(_model(), data, None, _cfg(epochs=2), str(tmp_path), callbacks=[batches])
     assert len(rows) == 2 and counted == [0, 1, 2, 3] * 2
     assert not [w for w in recwarn if "ran out of data" in str(w.message)]
+
+
+def test_layer_rates_freeze_then_scale_each_group():
+    # Two groups under a head: "a" (group 1) waits one epoch, then steps at
+    # half the rate; the head trains from the start at the full rate.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="a"),
+                              keras.layers.Dense(1, name="b")])
+    cfg = TrainConfig(learning_rate=0.01, weight_decay=0.1, clipnorm=0.0)
+    opt = training.make_optimizer(cfg, groups=[model.get_layer("b").trainable_variables,
+                                               model.get_layer("a").trainable_variables])
+    model.compile(optimizer=opt, loss="mse")
+    x = np.random.default_rng(0).random((8, 3), dtype="float32")
+    y = np.random.default_rng(1).random((8, 1), dtype="float32")
+    rates = training.LayerRates(factor=2.0, unfreeze_epochs=1)
+    a0, b0 = model.get_layer("a").get_weights(), model.get_layer("b").get_weights()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[rates])
+    a1, b1 = model.get_layer("a").get_weights(), model.get_layer("b").get_weights()
+    for before, after in zip(a0, a1):
+        np.testing.assert_array_equal(before, after)  # frozen: no step, no decay
+    # Adam's first step moves every weight by about the rate (here 0.01).
+    assert np.abs(b1[0] - b0[0]).max() == pytest.approx(0.01, rel=0.15)
+    model.fit(x, y, epochs=2, initial_epoch=1, batch_size=8, verbose=0, callbacks=[rates])
+    step = np.abs(model.get_layer("a").get_weights()[0] - a1[0]).max()
+    assert step == pytest.approx(0.005, rel=0.15)
+    assert opt.group_scales.numpy().tolist() == [1.0, 0.5, 1.0]
+    with pytest.raises(ValueError, match=r"LayerRates: factor must be >= 1; got 0.5"):
+        training.LayerRates(factor=0.5)
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    plain.compile(optimizer=training.make_optimizer(cfg), loss="mse")
+    with pytest.raises(TypeError, match=r"LayerRates needs an optimizer from "
+                                        r"make_optimizer\(groups=...\); got AdamW"):
+        plain.fit(x, y, epochs=1, verbose=0, callbacks=[rates])

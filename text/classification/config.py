@@ -8,7 +8,7 @@ Example:
 """
 
 import dataclasses
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from pipelines.config import Config, TrainConfig, check, check_stream_fields
 from text.data import check_sample_sentences, check_split_fields
@@ -139,6 +139,72 @@ class ClassificationModelConfig:
                   "must be in [0, 1)")
 
 
+@dataclasses.dataclass
+class ClassificationPretrainConfig:
+    """Language-model pretraining of the encoder, then fine-tuning (ULMFiT;
+    see `text.classification.pretrain`). Off while `corpus` is empty.
+
+    Args:
+        corpus: unlabeled text: a list of paths (a text file, one sentence
+            per line, or a folder of `.txt` files) or `{path: ..., column: N}`
+            for one column of a TSV file; relative paths are looked up in the
+            data directory, then in the working directory. The tokenizer is
+            learned there (the `tokenizer` section's settings), not on the
+            labelled sentences.
+        run_dir: the pretraining's own folder: made if missing, reused when
+            finished with the same settings (by any label set); None: a
+            `pretrain/` folder inside the classifier's run directory.
+        max_sentences: a seeded sample of at most this many distinct
+            sentences (None: all).
+        dropout: dropout of the language model (token vectors in, encoder
+            outputs out).
+        epochs, batch_size, learning_rate, patience, lr_decay, val_fraction:
+            the language model's training (its validation perplexity picks
+            the best epoch).
+        discriminative: fine-tuning trains the new layers (pooling, head)
+            at `train.learning_rate`, the encoder at that / `discriminative`,
+            the embedding at that / `discriminative`**2 (1 = one rate).
+        unfreeze_epochs: gradual unfreezing: the new layers train alone for
+            this many epochs, then the encoder joins, and as many epochs
+            later the embedding (0: all train from the start).
+    """
+
+    corpus: List[Any] = dataclasses.field(default_factory=list)
+    run_dir: Optional[str] = None
+    max_sentences: Optional[int] = None
+    dropout: float = 0.1
+    epochs: int = 4
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    patience: int = 2
+    lr_decay: float = 0.8
+    val_fraction: float = 0.02
+    discriminative: float = 2.6
+    unfreeze_epochs: int = 1
+
+    def validate(self):
+        from text.classification.pretrain import corpus_entries
+
+        corpus_entries(self.corpus)
+        for field in ("epochs", "batch_size"):
+            check(getattr(self, field) >= 1, f"pretrain.{field}", getattr(self, field),
+                  "must be at least 1")
+        check(self.max_sentences is None or self.max_sentences >= 100,
+              "pretrain.max_sentences", self.max_sentences,
+              "must be at least 100 (or null for all)")
+        check(0 <= self.dropout < 1, "pretrain.dropout", self.dropout, "must be in [0, 1)")
+        check(self.learning_rate > 0, "pretrain.learning_rate", self.learning_rate,
+              "must be positive")
+        check(self.patience >= 0, "pretrain.patience", self.patience, "must be >= 0")
+        check(0 < self.lr_decay <= 1, "pretrain.lr_decay", self.lr_decay, "must be in (0, 1]")
+        check(0 < self.val_fraction < 0.5, "pretrain.val_fraction", self.val_fraction,
+              "must be in (0, 0.5)")
+        check(self.discriminative >= 1, "pretrain.discriminative", self.discriminative,
+              "must be >= 1")
+        check(self.unfreeze_epochs >= 0, "pretrain.unfreeze_epochs", self.unfreeze_epochs,
+              "must be >= 0")
+
+
 def _default_classification_train():
     return TrainConfig(epochs=30, batch_size=32, learning_rate=3e-3, weight_decay=1e-2,
                        patience=5, lr_decay=0.95)
@@ -155,8 +221,18 @@ class ClassificationConfig(Config):
     model: ClassificationModelConfig = dataclasses.field(
         default_factory=ClassificationModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=_default_classification_train)
+    pretrain: ClassificationPretrainConfig = dataclasses.field(
+        default_factory=ClassificationPretrainConfig)
 
     def validate(self):
         check(self.task == "classification", "task", self.task,
               "must be 'classification' here")
         super().validate()
+        if self.pretrain.corpus:
+            # Stacked bidirectional layers would let the language model see
+            # the word it predicts (see text.classification.pretrain).
+            check(self.model.num_layers == 1, "model.num_layers", self.model.num_layers,
+                  "must be 1 with pretraining (pretrain.corpus set)")
+            check(not self.data.shards, "data.shards", self.data.shards,
+                  "cannot be combined with pretrain.corpus yet (pretrain, then fine-tune "
+                  "in memory)")

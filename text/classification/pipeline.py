@@ -39,7 +39,7 @@ from pipelines.pipeline import Pipeline
 from pipelines.tokenizers import PAD_ID, SubwordTokenizer, normalize
 from pipelines.validation import check_sentences
 from text import shards as text_shards
-from text.classification import shards as classification_shards
+from text.classification import pretrain as pretrain_lib, shards as classification_shards
 from text.classification.config import ClassificationConfig
 from text.classification.data import check_examples, split_labelled
 from text.classification.model import RecurrentClassifier
@@ -100,6 +100,9 @@ class SentenceClassifier(SentencePipeline):
     #: The `SubwordTokenizer` and the label names (sorted: the order of the
     #: probability columns), set by `fit` or `load`.
     tokenizer = labels = None
+    #: The `pretrain.PretrainedEncoder` that `fit` starts from (with
+    #: `pretrain.corpus` set), else None.
+    _pretrained = None
 
     # ------------------------------------------------------------------ data
     def _encode(self, sentences):
@@ -191,6 +194,33 @@ class SentenceClassifier(SentencePipeline):
             pad_id=PAD_ID,
         )
 
+    def _initialize(self, model):
+        # Fine-tuning starts from the pretrained embedding and encoder.
+        if self._pretrained is not None:
+            lm = self._pretrained.language_model()
+            for parts in model._members:
+                self._pretrained.copy_into(parts[0], parts[2], lm)
+
+    def _rate_groups(self, model):
+        """Top to bottom: the new layers (pooling, head), the encoders, the
+        embeddings (of every member)."""
+        encoders = [v for parts in model._members for v in parts[2].trainable_variables]
+        embeddings = [v for parts in model._members for v in parts[0].trainable_variables]
+        lower = {id(v) for v in encoders + embeddings}
+        new = [v for v in model.trainable_variables if id(v) not in lower]
+        return [new, encoders, embeddings]
+
+    def _optimizer(self, model):
+        if self._pretrained is None:
+            return super()._optimizer(model)
+        return training.make_optimizer(self.config.train, groups=self._rate_groups(model))
+
+    def _callbacks(self):
+        if self._pretrained is None:
+            return ()
+        p = self.config.pretrain
+        return (training.LayerRates(p.discriminative, p.unfreeze_epochs),)
+
     def _compile_args(self):
         smoothing = self.config.model.label_smoothing
         return {"loss": keras.losses.CategoricalCrossentropy(label_smoothing=smoothing),
@@ -220,6 +250,16 @@ class SentenceClassifier(SentencePipeline):
         Returns:
             self.
         """
+        if self.config.pretrain.corpus:
+            # The pretraining first (or the finished one reused), in its own
+            # folder: `pretrain.run_dir`, or `pretrain/` in the run directory.
+            with training.run_directory(run_dir, "sentenceclassifier") as run:
+                folder = self.config.pretrain.run_dir or os.path.join(run.path, "pretrain")
+                self._pretrained = pretrain_lib.pretrain(self.config, folder)
+                return self._fit_networks(train, val, run.path)
+        return self._fit_networks(train, val, run_dir)
+
+    def _fit_networks(self, train, val, run_dir):
         if self.config.model.members > 1:
             return self._fit_members(train, val, run_dir)
         return super().fit(train, val, run_dir=run_dir)
@@ -244,8 +284,12 @@ class SentenceClassifier(SentencePipeline):
 
     def _learn(self, train, labels=None, tokenizer=None):
         # An ensemble's members are given the labels and the tokenizer the
-        # ensemble learned (see `_fit_members`).
+        # ensemble learned (see `_fit_members`); a fine-tuned classifier
+        # reads with its pretraining's tokenizer.
         t, seed = self.config.tokenizer, self.config.train.seed
+        if tokenizer is None and self._pretrained is not None:
+            tokenizer = self._pretrained.tokenizer
+            tokenizer.reset()  # its resource died with `fit`'s seeding
         if isinstance(train, shards_lib.Split):
             self.labels = labels or classification_shards.labels(train, t.sample_sentences)
             if len(self.labels) < 2:
@@ -323,6 +367,7 @@ class SentenceClassifier(SentencePipeline):
                 # member it was training), early stopping and best epoch.
                 # (`seed` names train.seed: overrides try model, then train.)
                 member = type(self)(cfg, members=1, seed=cfg.train.seed + k)
+                member._pretrained = self._pretrained
                 # The base `fit` of one network, given what the ensemble
                 # learned (so its `_learn` learns nothing).
                 Pipeline.fit(member, train, val, run_dir=os.path.join(run.path, "members", str(k)),
