@@ -247,7 +247,7 @@ class SubwordTokenizer:
 
     @property
     def vocab_size(self):
-        return int(self.tf_tokenizer.vocab_size())
+        return int(self._eager_retry(lambda: self.tf_tokenizer.vocab_size()))
 
     def reset(self):
         """Drops the tensorflow-text tokenizer so the next use recreates it.

@@ -40,6 +40,7 @@ TINY = {
     "speech/configs/fsdd_streaming.yaml": "speech/configs/streaming_tiny.yaml",
     "text/configs/spa_eng.yaml": "text/configs/tiny.yaml",
     "text/configs/sentiment.yaml": "text/configs/sentiment_tiny.yaml",
+    "text/configs/sentiment_pretrained.yaml": "text/configs/sentiment_pretrained_tiny.yaml",
     "vision_caption/configs/scenes.yaml": "vision_caption/configs/tiny.yaml",
     "vision_caption/configs/coco_mini.yaml": "vision_caption/configs/tiny.yaml",
 }

@@ -94,6 +94,9 @@ def test_survives_a_reseed(tok):
     # Reseeding clears TF's eager kernel cache, which owns the model resource.
     keras.utils.set_random_seed(1)
     assert tok.tokenize(tf.constant(["the cat"])).to_list() == before
+    size = tok.vocab_size
+    keras.utils.set_random_seed(2)
+    assert tok.vocab_size == size
 
 
 def test_two_tokenizers_in_one_saved_model_stay_apart(tok, tmp_path):
