@@ -170,3 +170,21 @@ def test_fine_tuning_starts_from_the_pretrained_encoder_and_unfreezes(pretrained
     for layer, name in ((member[0], "embedding"), (member[2], "encoder")):
         for a, b in zip(layer.get_weights(), lm.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_adapting_to_the_task_sentences_first(pretrained, tmp_path):
+    cfg, _, pre = pretrained
+    adapting = SentenceClassifier(cfg, epochs=1, adapt_epochs=2)
+    train = _labelled(64, 1, (GOOD, BAD))
+    adapting.fit(train, _labelled(16, 2, (GOOD, BAD)), run_dir=str(tmp_path / "a"))
+    info = json.loads((tmp_path / "a" / "lm_adapted" / "pretrained.json").read_text())
+    assert info["adaptation"]["sentences"] == 64 and info["adapted"]["epochs"] == 2
+    adapted = pretrain_lib.PretrainedEncoder(tmp_path / "a" / "lm_adapted")
+    assert adapted.tokenizer.model_proto == pre.tokenizer.model_proto
+    before = pre.language_model().get_layer("encoder").get_weights()[0]
+    after = adapted.language_model().get_layer("encoder").get_weights()[0]
+    assert not np.allclose(before, after)
+    # The shared pretraining is untouched.
+    np.testing.assert_array_equal(
+        pretrain_lib.PretrainedEncoder(cfg.pretrain.run_dir).language_model()
+        .get_layer("encoder").get_weights()[0], before)

@@ -161,6 +161,10 @@ class ClassificationPretrainConfig:
         epochs, batch_size, learning_rate, patience, lr_decay, val_fraction:
             the language model's training (its validation perplexity picks
             the best epoch).
+        adapt_epochs: ULMFiT's second step: before the labels are used, the
+            pretrained language model trains this many more epochs on the
+            classifier's own training sentences (in its run directory,
+            `lm_adapted/`), at `adapt_learning_rate` (0: off).
         discriminative: fine-tuning trains the new layers (pooling, head)
             at `train.learning_rate`, the encoder at that / `discriminative`,
             the embedding at that / `discriminative`**2 (1 = one rate).
@@ -179,6 +183,8 @@ class ClassificationPretrainConfig:
     patience: int = 2
     lr_decay: float = 0.8
     val_fraction: float = 0.02
+    adapt_epochs: int = 0
+    adapt_learning_rate: float = 1e-3
     discriminative: float = 2.6
     unfreeze_epochs: int = 1
 
@@ -199,6 +205,10 @@ class ClassificationPretrainConfig:
         check(0 < self.lr_decay <= 1, "pretrain.lr_decay", self.lr_decay, "must be in (0, 1]")
         check(0 < self.val_fraction < 0.5, "pretrain.val_fraction", self.val_fraction,
               "must be in (0, 0.5)")
+        check(self.adapt_epochs >= 0, "pretrain.adapt_epochs", self.adapt_epochs,
+              "must be >= 0")
+        check(self.adapt_learning_rate > 0, "pretrain.adapt_learning_rate",
+              self.adapt_learning_rate, "must be positive")
         check(self.discriminative >= 1, "pretrain.discriminative", self.discriminative,
               "must be >= 1")
         check(self.unfreeze_epochs >= 0, "pretrain.unfreeze_epochs", self.unfreeze_epochs,

@@ -254,8 +254,19 @@ class SentenceClassifier(SentencePipeline):
             # The pretraining first (or the finished one reused), in its own
             # folder: `pretrain.run_dir`, or `pretrain/` in the run directory.
             with training.run_directory(run_dir, "sentenceclassifier") as run:
-                folder = self.config.pretrain.run_dir or os.path.join(run.path, "pretrain")
+                p = self.config.pretrain
+                folder = p.run_dir or os.path.join(run.path, "pretrain")
                 self._pretrained = pretrain_lib.pretrain(self.config, folder)
+                if p.adapt_epochs:
+                    if train is None:
+                        raise ValueError("SentenceClassifier.fit with pretrain.adapt_epochs "
+                                         "needs the training examples: pass them.")
+                    # On the training sentences only: the validation split
+                    # that picks the epoch is held out of it too.
+                    train, val = self._split(train, val)
+                    self._pretrained = pretrain_lib.adapt(
+                        self._pretrained, [s for s, _ in train], self.config,
+                        os.path.join(run.path, "lm_adapted"))
                 return self._fit_networks(train, val, run.path)
         return self._fit_networks(train, val, run_dir)
 

@@ -366,25 +366,79 @@ def pretrain(config, run_dir, data_dir=None):
     tokenizer = SubwordTokenizer.train(sentences, t.vocab_size, lowercase=t.lowercase,
                                        seed=config.train.seed,
                                        max_sentences=t.sample_sentences)
-    train_ds, val_ds, n_train = _datasets(sentences, tokenizer, p, t.max_tokens,
-                                          config.train.seed)
-    lm_train = dataclasses.replace(config.train, epochs=p.epochs, batch_size=p.batch_size,
-                                   learning_rate=p.learning_rate, weight_decay=0.0,
-                                   patience=p.patience, lr_decay=p.lr_decay)
     with precision.policy_scope(config.train.precision):
         lm = BidirectionalLanguageModel(tokenizer.vocab_size, embedding_dim=m.embedding_dim,
                                         units=m.units, cell_type=m.cell_type,
                                         dropout=p.dropout)
+    history, n_train = _train_language_model(
+        lm, sentences, tokenizer, config, os.path.join(run_dir, "lm"), {"pretrain": wanted},
+        p.epochs, p.learning_rate)
+    info = {"settings": wanted, "sentences": len(sentences), "train_sentences": n_train,
+            **_scores(history), "seconds": time.time() - start}
+    _write_finished(run_dir, tokenizer, lm, info)
+    log.info("Pretrained the encoder in %.1f min (validation perplexity %.1f): %s",
+             info["seconds"] / 60, info["val_perplexity"] or float("nan"), run_dir)
+    return PretrainedEncoder(run_dir)
+
+
+def adapt(pretrained, sentences, config, run_dir):
+    """ULMFiT's second step: the pretrained language model trained on for
+    `pretrain.adapt_epochs` more epochs on the task's own (training)
+    sentences, so the encoder knows their words before the labels are
+    used; in `run_dir` (finished and reused as `pretrain` is).
+
+    Returns:
+        A `PretrainedEncoder` of the adapted weights (the same tokenizer).
+    """
+    p = config.pretrain
+    run_dir = os.path.abspath(os.fspath(run_dir))
+    wanted = {"adapted_from": pretrained.info["settings"], "sentences": len(sentences),
+              "pretrain.adapt_epochs": p.adapt_epochs,
+              "pretrain.adapt_learning_rate": p.adapt_learning_rate}
+    if os.path.exists(os.path.join(run_dir, PRETRAINED_FILE)):
+        have = read_json(os.path.join(run_dir, PRETRAINED_FILE))
+        if have.get("adaptation") == wanted:
+            return PretrainedEncoder(run_dir)
+        raise ValueError(f"{run_dir} holds a language model adapted otherwise; remove it to "
+                         "adapt again.")
+    start = time.time()
+    lm = pretrained.language_model()
+    history, n_train = _train_language_model(
+        lm, sentences, pretrained.tokenizer, config, os.path.join(run_dir, "lm"),
+        {"adapt": wanted}, p.adapt_epochs, p.adapt_learning_rate)
+    info = {**pretrained.info, "adaptation": wanted, "adapted_sentences": n_train,
+            "adapted": _scores(history), "adapt_seconds": time.time() - start}
+    _write_finished(run_dir, pretrained.tokenizer, lm, info)
+    log.info("Adapted the language model to %d task sentences in %.1f min (validation "
+             "perplexity %.1f).", n_train, info["adapt_seconds"] / 60,
+             info["adapted"]["val_perplexity"] or float("nan"))
+    return PretrainedEncoder(run_dir)
+
+
+def _train_language_model(lm, sentences, tokenizer, config, run_path, record, epochs,
+                          learning_rate):
+    """Trains `lm` on `sentences` in a resumable run; `(history, train count)`."""
+    p, t = config.pretrain, config.tokenizer
+    train_ds, val_ds, n_train = _datasets(sentences, tokenizer, p, t.max_tokens,
+                                          config.train.seed)
+    lm_train = dataclasses.replace(config.train, epochs=epochs, batch_size=p.batch_size,
+                                   learning_rate=learning_rate, weight_decay=0.0,
+                                   patience=p.patience, lr_decay=p.lr_decay)
+    with precision.policy_scope(config.train.precision):
         lm.compile(optimizer=training.make_optimizer(lm_train))
         lm.optimizer.build(lm.trainable_variables)
-    with training.run_directory(os.path.join(run_dir, "lm"), "lm") as run:
-        run.prepare({"pretrain": wanted})
-        history = training.fit(lm, train_ds, val_ds, lm_train, run)
+    with training.run_directory(run_path, "lm") as run:
+        run.prepare(record)
+        return training.fit(lm, train_ds, val_ds, lm_train, run), n_train
+
+
+def _scores(history):
     val_loss = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
-    info = {"settings": wanted, "sentences": len(sentences), "train_sentences": n_train,
-            "epochs": len(history), "val_loss": val_loss,
-            "val_perplexity": None if val_loss is None else float(np.exp(val_loss)),
-            "seconds": time.time() - start}
+    return {"epochs": len(history), "val_loss": val_loss,
+            "val_perplexity": None if val_loss is None else float(np.exp(val_loss))}
+
+
+def _write_finished(run_dir, tokenizer, lm, info):
     # The marker last, each file renamed into place whole: a kill leaves a
     # folder without `pretrained.json`, which the next call finishes (the
     # run in lm/ resumes, or knows it has finished).
@@ -394,9 +448,6 @@ def pretrain(config, run_dir, data_dir=None):
         write(tmp)
         os.replace(tmp, os.path.join(run_dir, name))
     atomic_write_text(os.path.join(run_dir, PRETRAINED_FILE), dumps_json(info))
-    log.info("Pretrained the encoder in %.1f min (validation perplexity %.1f): %s",
-             info["seconds"] / 60, info["val_perplexity"] or float("nan"), run_dir)
-    return PretrainedEncoder(run_dir)
 
 
 def describe(info):
