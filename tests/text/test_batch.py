@@ -61,7 +61,8 @@ def test_translation_export_on_beam(inputs, tmp_path):
 
 def test_classification_export_on_beam(inputs, tmp_path):
     config = ClassificationConfig.from_dict({
-        "tokenizer": {"vocab_size": 280}, "model": {"embedding_dim": 8, "units": 8},
+        "tokenizer": {"vocab_size": 280},
+        "model": {"embedding_dim": 8, "units": 8, "members": 1},
         "train": TRAIN})
     train = [(s, "long" if len(s.split()) > 1 else "short") for s, _ in _pairs(64, 0)]
     clf = SentenceClassifier(config)

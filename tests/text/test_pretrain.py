@@ -55,9 +55,9 @@ def _config(tmp_path, **pretrain):
         "tokenizer": {"vocab_size": 300, "max_tokens": 32},
         "model": {"embedding_dim": 32, "units": 16, "embedding_dropout": 0.0,
                   "dropout": 0.0, "members": 1},
-        "train": {"epochs": 6, "batch_size": 16, "learning_rate": 0.01, "weight_decay": 0.0,
+        "train": {"epochs": 4, "batch_size": 16, "learning_rate": 0.01, "weight_decay": 0.0,
                   "patience": 0, "lr_decay": 1.0, "tensorboard": False, "verbose": 0},
-        "pretrain": {"corpus": [str(corpus)], "run_dir": str(tmp_path / "lm"), "epochs": 8,
+        "pretrain": {"corpus": [str(corpus)], "run_dir": str(tmp_path / "lm"), "epochs": 6,
                      "batch_size": 32, "learning_rate": 0.01, "patience": 0, "lr_decay": 1.0,
                      "dropout": 0.0, **pretrain},
     })
@@ -128,7 +128,7 @@ def test_pretrain_writes_a_finished_folder_and_reuses_it(pretrained, caplog):
     assert {"pretrained.json", "encoder.weights.h5", "tokenizer.model", "lm"} <= set(
         os.listdir(folder))
     info = json.loads((folder / "pretrained.json").read_text())
-    assert info["sentences"] == len(set(_unlabeled(1500, 0))) and info["epochs"] == 8
+    assert info["sentences"] == len(set(_unlabeled(1500, 0))) and info["epochs"] == 6
     # It learned the corpus: far below a uniform guess over the vocabulary.
     assert info["val_perplexity"] < 0.25 * pre.tokenizer.vocab_size, info
     stamp = os.path.getmtime(folder / "encoder.weights.h5")
@@ -141,7 +141,7 @@ def test_pretrain_writes_a_finished_folder_and_reuses_it(pretrained, caplog):
     with pytest.raises(ValueError) as e:
         pretrain_lib.pretrain(other, other.pretrain.run_dir)
     assert str(e.value) == (f"pretrain.run_dir={folder} holds a pretraining made with "
-                            "pretrain.epochs=8 (this config: 3); set pretrain.run_dir to "
+                            "pretrain.epochs=6 (this config: 3); set pretrain.run_dir to "
                             "another folder, or remove that one to pretrain again.")
 
 
@@ -149,7 +149,7 @@ def test_fine_tuned_classifier_learns_and_reads_with_the_pretrained_tokenizer(pr
                                                                                tmp_path):
     cfg = pretrained[0]
     words = (GOOD, BAD)
-    train, val, test = _labelled(200, 1, words), _labelled(40, 2, words), _labelled(100, 3, words)
+    train, val, test = _labelled(120, 1, words), _labelled(30, 2, words), _labelled(100, 3, words)
     tuned = SentenceClassifier(cfg).fit(train, val, run_dir=str(tmp_path / "tuned"))
     pre = pretrain_lib.PretrainedEncoder(cfg.pretrain.run_dir)
     assert tuned.tokenizer.model_proto == pre.tokenizer.model_proto
