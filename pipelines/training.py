@@ -460,7 +460,8 @@ def make_optimizer(train_config, groups=None):
         kwargs["weight_decay"] = train_config.weight_decay
     if groups is None:
         return base(**kwargs)
-    return _group_scaled(base)(groups, **kwargs)
+    scaled = GroupScaledAdamW if base is keras.optimizers.AdamW else GroupScaledAdam
+    return scaled(groups, **kwargs)
 
 
 def _group_scaled(base):
@@ -473,10 +474,16 @@ def _group_scaled(base):
     (its moments still follow its gradients, so it resumes warm)."""
 
     class GroupScaled(base):
-        def __init__(self, groups, **kwargs):
+        def __init__(self, groups=(), **kwargs):
             super().__init__(**kwargs)
             self._group_keys = [[id(v) for v in group] for group in groups]
             self.group_count = len(groups)
+
+        @classmethod
+        def from_config(cls, config, custom_objects=None):
+            # The groups are variables of the model it trained; a reloaded
+            # model (saved with its compile config) gets the plain optimizer.
+            return base.from_config(config)
 
         def build(self, var_list):
             super().build(var_list)
@@ -516,8 +523,12 @@ def _group_scaled(base):
             tf.__internal__.distribute.interim.maybe_merge_call(
                 apply, self._distribution_strategy, variables)
 
-    GroupScaled.__name__ = f"GroupScaled{base.__name__}"
-    return GroupScaled
+    GroupScaled.__name__ = GroupScaled.__qualname__ = f"GroupScaled{base.__name__}"
+    return keras.saving.register_keras_serializable(package="pipelines")(GroupScaled)
+
+
+GroupScaledAdam = _group_scaled(keras.optimizers.Adam)
+GroupScaledAdamW = _group_scaled(keras.optimizers.AdamW)
 
 
 class LayerRates(keras.callbacks.Callback):

@@ -154,6 +154,14 @@ def test_fine_tuned_classifier_learns_and_reads_with_the_pretrained_tokenizer(pr
     pre = pretrain_lib.PretrainedEncoder(cfg.pretrain.run_dir)
     assert tuned.tokenizer.model_proto == pre.tokenizer.model_proto
     assert tuned.evaluate(test)["accuracy"] >= 0.9
+    # What it was pretrained on travels with it: saved, and in the export.
+    assert tuned.pretraining == {
+        "corpus": ["corpus.txt"], "sentences": pre.info["sentences"], "epochs": 6,
+        "val_perplexity": pre.info["val_perplexity"], "adapted_sentences": None,
+        "adapted_val_perplexity": None}
+    tuned.save(tmp_path / "saved")
+    assert SentenceClassifier.load(tmp_path / "saved").pretraining == tuned.pretraining
+    assert tuned._export_metadata()["pretraining"] == tuned.pretraining
     # The run directory holds the classifier; the pretraining its own folder.
     assert os.path.exists(tmp_path / "tuned" / "history.csv")
     assert not os.path.exists(tmp_path / "tuned" / "pretrain")

@@ -103,6 +103,9 @@ class SentenceClassifier(SentencePipeline):
     #: The `pretrain.PretrainedEncoder` that `fit` starts from (with
     #: `pretrain.corpus` set), else None.
     _pretrained = None
+    #: What the encoder was pretrained on (`pretrain.summary`; saved with
+    #: the classifier and in the export's metadata), or None.
+    pretraining = None
 
     # ------------------------------------------------------------------ data
     def _encode(self, sentences):
@@ -267,7 +270,10 @@ class SentenceClassifier(SentencePipeline):
                     self._pretrained = pretrain_lib.adapt(
                         self._pretrained, [s for s, _ in train], self.config,
                         os.path.join(run.path, "lm_adapted"))
-                return self._fit_networks(train, val, run.path)
+                self._fit_networks(train, val, run.path)
+                self.pretraining = pretrain_lib.summary(self._pretrained.info)
+                return self
+        self.pretraining = None
         return self._fit_networks(train, val, run_dir)
 
     def _fit_networks(self, train, val, run_dir):
@@ -571,10 +577,11 @@ class SentenceClassifier(SentencePipeline):
 
     # ------------------------------------------------------------- save/load
     def _state(self):
-        return {"labels": self.labels}
+        return {"labels": self.labels, "pretraining": self.pretraining}
 
     def _restore(self, state, path):
         self.labels = list(state["labels"])
+        self.pretraining = state.get("pretraining")
         self.tokenizer = SubwordTokenizer.load(os.path.join(path, TOKENIZER_FILE),
                                                lowercase=self.config.tokenizer.lowercase)
 
@@ -610,7 +617,7 @@ class SentenceClassifier(SentencePipeline):
         return self._text_metadata(
             f"UTF-8 sentences; only the first {self.config.tokenizer.max_tokens} subword "
             "tokens are read; an empty sentence gets the model's prior",
-            labels=list(self.labels),
+            labels=list(self.labels), pretraining=self.pretraining,
             outputs={"label": {"dtype": "string", "shape": [None]},
                      "probabilities": {"dtype": "float32", "shape": [None, len(self.labels)],
                                        "columns": list(self.labels)}})

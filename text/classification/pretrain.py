@@ -450,6 +450,18 @@ def _write_finished(run_dir, tokenizer, lm, info):
     atomic_write_text(os.path.join(run_dir, PRETRAINED_FILE), dumps_json(info))
 
 
+def summary(info):
+    """What a classifier records of its pretraining: the corpus files, the
+    sentence counts, the language model's validation perplexity (after the
+    adaptation, when there was one)."""
+    adapted = info.get("adapted")
+    return {"corpus": [c["file"] for c in info["settings"]["pretrain.corpus"]],
+            "sentences": info["sentences"], "epochs": info["epochs"],
+            "val_perplexity": info["val_perplexity"],
+            "adapted_sentences": info.get("adapted_sentences"),
+            "adapted_val_perplexity": adapted["val_perplexity"] if adapted else None}
+
+
 def describe(info):
     """One line about a pretraining (for logs and the bench)."""
     return json.dumps({k: info[k] for k in ("sentences", "epochs", "val_perplexity",
