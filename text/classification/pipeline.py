@@ -233,6 +233,12 @@ class SentenceClassifier(SentencePipeline):
     def fit(self, train=None, val=None, run_dir=None):
         """Learns the label set and the tokenizer on `train`, and trains.
 
+        With `pretrain.corpus` set, first pretrains the encoder as a language
+        model (or reuses the finished pretraining in `pretrain.run_dir`),
+        adapts it to the training sentences (`pretrain.adapt_epochs`), and
+        fine-tunes from it with its tokenizer (see
+        `text.classification.pretrain`).
+
         With `model.members > 1`, trains that many networks one after another
         (seeds `train.seed + k`; run directories `<run_dir>/members/<k>/`,
         each resumable) and averages them in one model; `history` rows then
