@@ -192,6 +192,13 @@ def test_adapting_to_the_task_sentences_first(pretrained, tmp_path):
     before = pre.language_model().get_layer("encoder").get_weights()[0]
     after = adapted.language_model().get_layer("encoder").get_weights()[0]
     assert not np.allclose(before, after)
+    # Adapted otherwise, the same run directory is one error naming the field.
+    with pytest.raises(ValueError) as e:
+        SentenceClassifier(cfg, epochs=1, adapt_epochs=3).fit(
+            train, _labelled(16, 2, (GOOD, BAD)), run_dir=str(tmp_path / "a"))
+    assert str(e.value) == (f"{tmp_path / 'a' / 'lm_adapted'} holds a language model adapted "
+                            "with pretrain.adapt_epochs=2 (this config: 3); remove it to adapt "
+                            "again.")
     # The shared pretraining is untouched.
     np.testing.assert_array_equal(
         pretrain_lib.PretrainedEncoder(cfg.pretrain.run_dir).language_model()

@@ -303,17 +303,26 @@ class PretrainedEncoder:
             target.set_weights(source)
 
 
-def _check_reusable(path, wanted):
-    info = read_json(os.path.join(path, PRETRAINED_FILE))
-    have = info.get("settings", {})
+def _check_reusable(path, wanted, section="settings"):
+    """Raises one ValueError naming the first of `wanted` that the finished
+    folder `path` (its `pretrained.json`'s `section`: the pretraining's
+    `settings`, or an `adaptation`) was made otherwise."""
+    have = read_json(os.path.join(path, PRETRAINED_FILE)).get(section) or {}
     for key, value in wanted.items():
-        if have.get(key) != value:
-            shown = "a different corpus" if key == "pretrain.corpus" else (
-                f"{key}={have.get(key)!r}")
-            mine = "" if key == "pretrain.corpus" else f" (this config: {value!r})"
-            raise ValueError(f"pretrain.run_dir={path} holds a pretraining made with {shown}"
-                             f"{mine}; set pretrain.run_dir to another folder, or remove "
-                             "that one to pretrain again.")
+        if have.get(key) == value:
+            continue
+        if key == "pretrain.corpus":
+            shown = "a different corpus"
+        elif key == "adapted_from":
+            shown = "another pretraining"
+        else:
+            shown = f"{key}={have.get(key)!r} (this config: {value!r})"
+        if section == "settings":
+            raise ValueError(f"pretrain.run_dir={path} holds a pretraining made with {shown}; "
+                             "set pretrain.run_dir to another folder, or remove that one to "
+                             "pretrain again.")
+        raise ValueError(f"{path} holds a language model adapted with {shown}; remove it to "
+                         "adapt again.")
 
 
 def _datasets(sentences, tokenizer, p, max_tokens, seed):
@@ -396,11 +405,8 @@ def adapt(pretrained, sentences, config, run_dir):
               "pretrain.adapt_epochs": p.adapt_epochs,
               "pretrain.adapt_learning_rate": p.adapt_learning_rate}
     if os.path.exists(os.path.join(run_dir, PRETRAINED_FILE)):
-        have = read_json(os.path.join(run_dir, PRETRAINED_FILE))
-        if have.get("adaptation") == wanted:
-            return PretrainedEncoder(run_dir)
-        raise ValueError(f"{run_dir} holds a language model adapted otherwise; remove it to "
-                         "adapt again.")
+        _check_reusable(run_dir, wanted, "adaptation")
+        return PretrainedEncoder(run_dir)
     start = time.time()
     lm = pretrained.language_model()
     history, n_train = _train_language_model(
