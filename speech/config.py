@@ -97,6 +97,9 @@ class ModelConfig:
             unidirectional stack), so it can transcribe a stream chunk by
             chunk (`SpeechRecognizer.stream`, the export's `stream_*`
             endpoints); needs `features.normalization: global`.
+        lookahead: with `causal`, output frames of the future (each two
+            hops: 20 ms at the default 10 ms hop) that each frame's logits
+            read (`CTCAcousticModel`); a stream answers that much later.
         stream_max_chars: characters of transcript a stream's state holds
             (older ones are dropped from `text`; every word is still
             returned once as it becomes final).
@@ -116,6 +119,7 @@ class ModelConfig:
     lexicon: Optional[str] = None
     decoder: str = "beam"
     causal: bool = False
+    lookahead: int = 0
     stream_max_chars: int = 256
 
     def validate(self):
@@ -128,6 +132,9 @@ class ModelConfig:
               "must be 'beam' or 'lexicon'")
         check(self.decoder != "lexicon" or bool(self.lexicon), "model.decoder", self.decoder,
               "needs model.lexicon (\"digits\" or a word list file)")
+        check(self.lookahead >= 0, "model.lookahead", self.lookahead, "must be at least 0")
+        check(self.causal or self.lookahead == 0, "model.lookahead", self.lookahead,
+              "needs model.causal: true (a bidirectional model already reads the future)")
         check(self.stream_max_chars >= 8, "model.stream_max_chars", self.stream_max_chars,
               "must be at least 8")
 

@@ -15,6 +15,26 @@ CAUSAL_CONTEXT = 2
 
 
 @keras.saving.register_keras_serializable(package="speech")
+class ZeroMasked(keras.layers.Layer):
+    """`(sequences [b, t, d], keep [b, t] bool)` -> the sequences with the
+    steps not kept set to zero. The Keras mask stops here: `keep` replaces
+    it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, sequences, keep, mask=None):
+        return ops.where(keep[..., None], sequences, ops.zeros_like(sequences))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, sequences_shape, keep_shape=None):
+        return tuple(sequences_shape)
+
+
+@keras.saving.register_keras_serializable(package="speech")
 class CTCAcousticModel(FunctionalModel):
     """Log-mel frames -> per-frame character logits, trained with CTC.
 
@@ -44,6 +64,13 @@ class CTCAcousticModel(FunctionalModel):
             only (left padding in time), and the recurrent stack is
             unidirectional. Otherwise centred 3x3 convolutions and a
             bidirectional stack.
+        lookahead: with `causal`, output frames of the future that each
+            frame's logits may read (0: none). A row convolution over the
+            recurrent outputs of the frame and the `lookahead` after it
+            (DeepSpeech 2's look-ahead), added to the frame's own output:
+            a unidirectional stack must otherwise spell a word before it
+            has heard what follows it. A stream holds its last `lookahead`
+            outputs back, so it answers `lookahead` frames later.
         feature_mean, feature_std: `n_mels` floats each, to normalise the
             features with (`FeatureNormalization`, statistics of the
             training set) when the front end does not (`LogMel(normalization=
@@ -63,7 +90,7 @@ class CTCAcousticModel(FunctionalModel):
 
     def __init__(self, n_mels, vocab_size, conv_filters=32, units=128, num_layers=2,
                  cell_type="gru", dropout=0.1, spec_augment=None, causal=False,
-                 feature_mean=None, feature_std=None, dtype=None, **kwargs):
+                 lookahead=0, feature_mean=None, feature_std=None, dtype=None, **kwargs):
         check_argument(isinstance(n_mels, int) and n_mels >= 4, "n_mels", n_mels,
                        "must be an integer >= 4")
         check_argument((feature_mean is None) == (feature_std is None), "feature_std",
@@ -73,6 +100,10 @@ class CTCAcousticModel(FunctionalModel):
                        f"must have n_mels={n_mels} values")
         check_argument(isinstance(vocab_size, int) and vocab_size >= 1, "vocab_size",
                        vocab_size, "must be a positive integer")
+        check_argument(isinstance(lookahead, int) and lookahead >= 0, "lookahead", lookahead,
+                       "must be an integer >= 0")
+        check_argument(causal or lookahead == 0, "lookahead", lookahead,
+                       "needs causal=True (a bidirectional stack already reads the future)")
 
         # Every layer (and the model) takes the policy `dtype`; it is in
         # get_config, so a reload rebuilds the same policy.
@@ -104,6 +135,12 @@ class CTCAcousticModel(FunctionalModel):
             encoder = RecurrentEncoder(units, num_layers=num_layers, cell_type=cell_type,
                                        bidirectional=not causal, dropout=dropout,
                                        name="encoder")
+            lookahead_pad = lookahead_conv = None
+            if lookahead:
+                # Zeros after the last real frame, as a stream's end flushes.
+                lookahead_pad = keras.layers.ZeroPadding1D((0, lookahead), name="lookahead_pad")
+                lookahead_conv = keras.layers.Conv1D(units, lookahead + 1, activation="relu",
+                                                     name="lookahead")
             head = keras.layers.Dense(vocab_size + 1, dtype=HEAD_DTYPE, name="ctc_head")
 
             # === Functional model ===
@@ -118,6 +155,12 @@ class CTCAcousticModel(FunctionalModel):
             out_lengths = (lengths + 1) // 2
             mask = SequenceMask(name="frame_mask")(x, out_lengths)
             x = encoder(x, mask=mask)
+            if lookahead:
+                # Padded frames are zeroed first: a frame near the end of a
+                # short utterance must not read a longer one's padding.
+                x = ZeroMasked(name="zero_padding")(x, mask)
+                x = keras.layers.Add(name="with_lookahead")(
+                    [x, lookahead_conv(lookahead_pad(x))])
             logits = head(x)
             super().__init__(inputs={"features": features, "lengths": lengths},
                              outputs=logits, **kwargs)
@@ -132,6 +175,7 @@ class CTCAcousticModel(FunctionalModel):
         self.dropout = dropout
         self.spec_augment = spec_augment
         self.causal = causal
+        self.lookahead = lookahead
         self.feature_mean = feature_mean
         self.feature_std = feature_std
 
@@ -170,6 +214,7 @@ class CTCAcousticModel(FunctionalModel):
             "dropout": self.dropout,
             "spec_augment": self.spec_augment,
             "causal": self.causal,
+            "lookahead": self.lookahead,
             "feature_mean": self.feature_mean,
             "feature_std": self.feature_std,
         }

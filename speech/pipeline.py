@@ -168,7 +168,7 @@ class SpeechRecognizer(Pipeline):
             n_mels=self.features.n_mels, vocab_size=len(self.alphabet),
             conv_filters=m.conv_filters, units=m.units, num_layers=m.num_layers,
             cell_type=m.cell_type, dropout=m.dropout, spec_augment=augment,
-            causal=m.causal,
+            causal=m.causal, lookahead=m.lookahead,
             feature_mean=self._stats[0] if self._stats else None,
             feature_std=self._stats[1] if self._stats else None,
         )
@@ -716,6 +716,8 @@ class SpeechRecognizer(Pipeline):
             "max_chars": graph.max_chars,
             "decoder": "greedy",
             "frame_seconds": 2 * self.features.hop_length / self.sample_rate,
+            # Each frame's label waits for this many frames after it.
+            "lookahead_frames": graph.lookahead,
             "usage": "state = stream_start(batch_size=B)['state']; for each chunk "
                      "float32 [B, n] at sample_rate: out = stream_feed(waveform=chunk, "
                      "state=state); state = out['state'] (out['text']: the transcript so "

@@ -8,6 +8,9 @@ client needs to know nothing of the model:
 - the last two feature frames and the last two outputs of the first
   convolution (the causal 3-frame context of each convolution);
 - the recurrent state of every layer;
+- with a look-ahead of k frames (`model.lookahead`), the last k recurrent
+  outputs, whose logits wait for the k frames after them (`finish` gives
+  them zeros, as the offline model pads the end of a clip);
 - the greedy CTC path so far: the characters with the first and last
   output frame of each (the word timestamps), the last frame's label, and
   how many characters were already reported in final words;
@@ -73,6 +76,12 @@ class StreamGraph:
             ("mel_context", (CAUSAL_CONTEXT, n_mels)),
             ("conv_context", (CAUSAL_CONTEXT, self.bands1, filters)),
             ("rnn", (model.num_layers * states, model.units)),
+        ]
+        self.lookahead = int(getattr(model, "lookahead", 0))
+        if self.lookahead:
+            self.lookahead_conv = model.get_layer("lookahead")
+            self.fields.append(("lookahead_context", (self.lookahead, model.units)))
+        self.fields += [
             ("prev", ()), ("count", ()), ("final", ()),
             ("chars", (m,)), ("starts", (m,)), ("ends", (m,)),
         ]
@@ -190,14 +199,22 @@ class StreamGraph:
                     y = self.encoder.norm_layers[i](y)
                 states += new
                 x = y
-            logits = self.head(x)
-            return tf.argmax(logits, axis=-1, output_type=tf.int32), tf.stack(states, 1)
+            labels, context = self._logits(x, look)
+            return labels, tf.stack(states, 1), context
 
         def idle():
-            return tf.zeros([batch, 0], tf.int32), rnn_state
+            return tf.zeros([batch, 0], tf.int32), rnn_state, look
 
-        labels, rnn_state = tf.cond(n_out > 0, run, idle)
+        out_before = (mel_frames + 1) // 2
+        look = tf.cast(s["lookahead_context"], z.dtype) if self.lookahead else z[:, :0]
+        labels, rnn_state, look = tf.cond(n_out > 0, run, idle)
+        # The first `lookahead` outputs of a stream are the zeros it starts
+        # with (frames before the first): not frames of the clip.
+        drop = tf.clip_by_value(self.lookahead - out_before, 0, tf.shape(labels)[1])
+        labels = labels[:, drop:]
         new = dict(s)
+        if self.lookahead:
+            new["lookahead_context"] = look
         new.update({
             "pending_count": tf.fill([batch], tf.cast(total - k * fe.hop_length, tf.float32)),
             "pending": pending,
@@ -206,8 +223,19 @@ class StreamGraph:
             "conv_context": ctx2[:, -CAUSAL_CONTEXT:],
             "rnn": rnn_state,
         })
-        out_frames = (mel_frames + 1) // 2
-        return new, labels, tf.fill([batch], out_frames)
+        return new, labels, tf.fill([batch], out_before - self.lookahead + drop)
+
+    def _logits(self, x, context):
+        """Recurrent outputs `x` `[batch, n, units]` after the held-back
+        `context` `[batch, lookahead, units]` -> the greedy labels of the
+        frames that now have their look-ahead (the context's and all but the
+        last `lookahead` of `x`), and the new context."""
+        if not self.lookahead:
+            return tf.argmax(self.head(x), axis=-1, output_type=tf.int32), context
+        frames = tf.concat([context, x], axis=1)
+        y = frames[:, :tf.shape(x)[1]] + self.lookahead_conv(frames)
+        labels = tf.argmax(self.head(y), axis=-1, output_type=tf.int32)
+        return labels, frames[:, -self.lookahead:]
 
     def seconds(self, frames):
         """Output frame index -> seconds: the start of the audio of its
@@ -267,10 +295,24 @@ class StreamGraph:
         the final transcript, every word the state holds with its times,
         the words not reported final before, and the state marked finished
         (feeding it again is refused). The samples short of a full STFT
-        frame are dropped, as `transcribe` drops them."""
+        frame are dropped, as `transcribe` drops them; the frames held back
+        for their look-ahead get zeros after them, as `transcribe` pads."""
         with tf.control_dependencies(self.check_state(state)):
             s = self._unpack(tf.identity(state))
         carry = self._carry(s)
+        if self.lookahead:
+            frames = tf.cast(tf.reduce_max(tf.concat([s["mel_frames"], [0.0]], 0)), tf.int32)
+            out_total = (frames + 1) // 2
+            context = tf.cast(s["lookahead_context"], self.lookahead_conv.compute_dtype)
+            labels, _ = self._logits(tf.zeros_like(context), context)
+            # A stream shorter than the look-ahead holds some start zeros.
+            drop = tf.clip_by_value(self.lookahead - out_total, 0, self.lookahead)
+            labels = labels[:, drop:]
+            batch = tf.shape(labels)[0]
+            carry = decoding.ctc_greedy_append(
+                labels, tf.ones_like(labels, tf.bool), carry, self.blank,
+                tf.fill([batch], out_total - self.lookahead + drop))
+            s.update(carry)
         words, spans, count = decoding.ctc_words(carry, self.alphabet)
         last, last_spans, last_count = decoding.ctc_words(carry, self.alphabet,
                                                           carry["final"], carry["count"])

@@ -88,6 +88,28 @@ def test_mixed_precision_ctc_in_float32(policy):
     assert np.isfinite(loss)
 
 
+def test_lookahead_reads_that_many_future_frames_and_reloads(tmp_path):
+    """A causal model with a look-ahead of 3 output frames: cutting the
+    input changes no logit more than 3 frames before the cut, and changes
+    the one just before it; the model reloads equal."""
+    model = _model(causal=True, lookahead=3, num_layers=2)
+    x, _ = _batch(n=1, frames=40)
+    full = model(x).numpy()[0]
+    cut = {"features": x["features"][:, :30], "lengths": np.array([30], "int32")}
+    part = model(cut).numpy()[0]          # 15 output frames
+    np.testing.assert_allclose(part[:12], full[:12], atol=1e-5)
+    assert not np.allclose(part[14], full[14], atol=1e-5)
+    clone = harness.assert_config_roundtrip(model)
+    assert clone.lookahead == 3
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras")(x), model(x),
+                               atol=1e-6)
+    # Padding does not leak into the frames before an utterance's end.
+    padded = {"features": np.concatenate([x["features"], np.ones((1, 9, 16), "float32")], 1),
+              "lengths": x["lengths"]}
+    np.testing.assert_allclose(model(padded).numpy()[0, :20], full, atol=1e-5)
+
+
 def test_ids_to_text_collapses_spaces():
     ids = np.array([[0, 15, 14, 5, 0, 0, 20, 23, 15, -1, -1]], "int32")
     assert decoding.ids_to_text(ids, ALPHABET).numpy().tolist() == [b"one two"]
@@ -100,6 +122,10 @@ def test_argument_errors():
     with pytest.raises(ValueError, match=r"`vocab_size` must be a positive integer; got "
                                          r"vocab_size=0"):
         _model(vocab_size=0)
+    with pytest.raises(ValueError) as e:
+        _model(lookahead=2)
+    assert str(e.value) == ("Argument `lookahead` needs causal=True (a bidirectional stack "
+                            "already reads the future); got lookahead=2.")
 
 
 def test_dtype_policy_is_part_of_the_model_config(tmp_path):

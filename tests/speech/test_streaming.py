@@ -14,7 +14,7 @@ from speech.pipeline import SpeechRecognizer
 
 STREAMING = ["features.normalization=global", "model.causal=true", "model.conv_filters=4",
              "model.units=16", "model.num_layers=2", "model.beam_width=1",
-             "model.stream_max_chars=400", "train.seed=3"]
+             "model.stream_max_chars=400", "model.lookahead=3", "train.seed=3"]
 
 
 def _data_dir():
@@ -46,15 +46,25 @@ def causal():
     return _causal()
 
 
-def test_causal_model_has_no_look_ahead(causal):
+def test_causal_model_looks_ahead_its_lookahead_only(causal):
     asr, clips = causal
     clip = max(clips, key=len)
     full = asr.word_times(clip)
-    # Cutting the clip's end changes nothing before the cut.
+    # Cutting the clip's end changes nothing before the cut, but for the
+    # look-ahead (3 output frames of 20 ms).
     cut = len(clip) // 2
     head = asr.word_times(clip[:cut])
-    early = [w for w in full if w[2] <= cut / asr.sample_rate - 0.1]
+    early = [w for w in full if w[2] <= cut / asr.sample_rate - 0.1 - 3 * 0.02]
     assert len(early) >= 2 and head[:len(early)] == early
+
+
+def test_streams_without_lookahead_equal_the_whole_clip():
+    asr, clips = _causal("model.lookahead=0", test_count=2)
+    for clip, text, words in zip(clips, asr.transcribe(clips, beam_width=1),
+                                 asr.word_times(clips)):
+        last = list(asr.stream(clip, chunk_ms=37.5))[-1]
+        assert (last.text, last.words) == (text, words)
+        assert len(words) >= 2
 
 
 @pytest.mark.parametrize("chunk_ms", [10, 37.5, 100, 400])
@@ -132,6 +142,7 @@ def test_export_streams_without_python(causal, tmp_path):
 
     meta = json.load(open(os.path.join(path, "metadata.json")))
     assert meta["streaming"]["state_size"] == asr._stream_graph().state_size
+    assert meta["streaming"]["lookahead_frames"] == 3
     loaded = tf.saved_model.load(path)
     # Two streams in one batch, fed 100 ms at a time.
     a, b = clips[0], clips[2]
