@@ -21,7 +21,8 @@ class DataConfig:
         seasonality: season length in steps, for seasonal naive and MASE.
         past_covariates: columns known up to the forecast origin only (the
             weather of `pollution.csv`): inputs over the lookback, never
-            forecast. Needs `columns`.
+            forecast. Needs `columns`. `"name=value"` is the 0/1 indicator
+            of one value of a categorical column (`"cbwd=NW"`).
         future_covariates: inputs known over the horizon too: columns of the
             CSV (a forecast the user has), or calendar features computed
             from the time column: hour_of_day, day_of_week, month_of_year,

@@ -126,7 +126,10 @@ def load_csv(path, time_column=None, columns=None, missing="raise", max_gap=None
             parses as dates, else no time index). The tuple-like spec
             `"year,month,day,hour"` assembles the time from several columns.
         columns: the numeric columns to keep (`None`: every numeric column
-            but the time column(s)).
+            but the time column(s)). `"name=value"` is the indicator of one
+            value of a categorical column (1.0 where `name` reads `value`,
+            0.0 elsewhere, missing where it is empty), e.g. `"cbwd=NW"`
+            for one wind direction of `pollution.csv`.
         missing: what to do with missing values (empty cells, `NA`):
             `"raise"` names the first one; `"interpolate"` fills gaps linearly
             in time (and drops leading/trailing rows that cannot be filled);
@@ -191,6 +194,8 @@ def load_csv(path, time_column=None, columns=None, missing="raise", max_gap=None
     else:
         columns = list(columns)
         for c in columns:
+            if c not in frame.columns and "=" in c:
+                frame[c] = _indicator(frame, c, path)
             if c not in frame.columns:
                 raise ValueError(
                     f"{path}: column {c!r} not found; columns are "
@@ -245,6 +250,26 @@ def load_csv(path, time_column=None, columns=None, missing="raise", max_gap=None
         columns=columns,
         index=None if index is None else index.to_numpy(),
     )
+
+
+def _indicator(frame, spec, path):
+    """The `"name=value"` indicator column of `load_csv`."""
+    name, value = (part.strip() for part in spec.split("=", 1))
+    if name not in frame.columns:
+        raise ValueError(f"{path}: column {name!r} (of the indicator {spec!r}) not found; "
+                         f"columns are {list(frame.columns)}.")
+    source = frame[name]
+    text = source.astype(str).str.strip()
+    return (text == value).astype("float64").where(source.notna())
+
+
+def check_indicators(series, path):
+    """Every `"name=value"` column of a loaded training series must be 1
+    somewhere: a value that never occurs is a typo, not a feature."""
+    for i, c in enumerate(series.columns):
+        if "=" in c and not np.any(series.values[:, i] == 1):
+            raise ValueError(f"{path}: no row has the value of the indicator {c!r} "
+                             f"(column {c.split('=', 1)[0].strip()!r}).")
 
 
 def _longest_run(flags):
@@ -360,6 +385,7 @@ def load_dataset(name, lookback, data_dir=None, path=None, columns=None,
         loaded = list(columns) + past + numeric
         series = _load_named(name, data_dir, path, loaded, time_column, missing)
         where = path if name == "csv" else name
+        check_indicators(series, where)
         series = with_covariates(series, where, columns, past, future)
         return _split_named(name, series, lookback)
     series = _load_named(name, data_dir, path, columns, time_column, missing)

@@ -188,3 +188,30 @@ def test_calendar_covariates_from_csv_files(tmp_path):
     with pytest.raises(ValueError, match=r"window.csv: column 'temp' not found"):
         frame[["time", "y"]].to_csv(window, index=False)
         reader.read("window", str(window))
+
+
+def test_indicator_covariates_of_a_categorical_column(tmp_path):
+    """`"name=value"` is the 0/1 indicator of one value of a text column,
+    in training data and in the CLI's window alike; a value that never
+    occurs, or a missing column, is one error naming it."""
+    rng = np.random.default_rng(0)
+    stamps = pd.date_range("2024-03-01", periods=200, freq="h")
+    wind = rng.choice(["NW", "SE", "cv"], size=200)
+    frame = pd.DataFrame({"time": stamps, "y": rng.normal(size=200), "wind": wind})
+    csv = tmp_path / "all.csv"
+    frame.to_csv(csv, index=False)
+    split = data.load_dataset("csv", 24, path=str(csv), columns=["y"],
+                              past_covariates=["wind=NW", "wind= cv"])
+    assert split.columns == ["y", "wind=NW", "wind= cv"]
+    n = len(split.train)
+    np.testing.assert_array_equal(split.train[:, 1], (wind[:n] == "NW").astype("float32"))
+    np.testing.assert_array_equal(split.train[:, 2], (wind[:n] == "cv").astype("float32"))
+    window, _ = data.read_window(str(csv), ["y"], 24, 12, past_covariates=["wind=SE"])
+    np.testing.assert_array_equal(window[:, 1], (wind[-24:] == "SE").astype("float32"))
+    with pytest.raises(ValueError) as e:
+        data.load_dataset("csv", 24, path=str(csv), columns=["y"], past_covariates=["wind=N"])
+    assert str(e.value) == (f"{csv}: no row has the value of the indicator 'wind=N' "
+                            "(column 'wind').")
+    with pytest.raises(ValueError, match=r"column 'gust' \(of the indicator 'gust=NW'\) not "
+                                         r"found; columns are \['time', 'y', 'wind'\]"):
+        data.load_dataset("csv", 24, path=str(csv), columns=["y"], past_covariates=["gust=NW"])
