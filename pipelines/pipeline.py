@@ -211,6 +211,8 @@ class Pipeline:
         else:
             train, val = self._split(train, val)
         training.seed_everything(cfg.train.seed)
+        # What the shard streams of this fit drop (`_drops`), said each epoch.
+        self._stream_drops = []
         self._learn(train, **kwargs)
         data = self._prepare(train, val)
         with strategy.scope(), precision.policy_scope(cfg.train.precision):
@@ -241,8 +243,11 @@ class Pipeline:
                         val.examples, batch, workers)
         with training.run_directory(run_dir, type(self).__name__.lower()) as run:
             run.prepare(cfg.to_dict(), self.resumable_changes)
+            callbacks = list(self._callbacks())
+            if self._stream_drops:
+                callbacks = callbacks + [shards_lib.drops_report(self._stream_drops)]
             self.history = training.fit(trained, train_ds, val_ds, cfg.train, run,
-                                        monitor=self.monitor, callbacks=self._callbacks(),
+                                        monitor=self.monitor, callbacks=callbacks,
                                         **fit_kwargs)
         self._forget_functions()
         return self
@@ -273,6 +278,16 @@ class Pipeline:
         return parse(split.records(training=training_mode, seed=cfg.train.seed,
                                    shuffle_buffer=cfg.data.shuffle_buffer,
                                    shard=self._file_shard(split)))
+
+    _stream_drops = ()
+
+    def _drops(self, what, reason):
+        """A `pipelines.shards.Drops` for a stream of this fit, reported
+        after each epoch."""
+        drops = shards_lib.Drops(what, reason)
+        if isinstance(self._stream_drops, list):
+            self._stream_drops.append(drops)
+        return drops
 
     def _file_shard(self, split):
         """`(workers, ordinal)` when `split` is read by file across the

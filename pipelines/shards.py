@@ -556,6 +556,80 @@ class Split:
         return ds
 
 
+class Drops:
+    """Counts what a stream's filter drops, and says so: a record a domain
+    cannot use only once the model's tokenizer exists (too many tokens for
+    the config's limits, none at all) is dropped in the `tf.data` stream,
+    where no Python runs per record, so it is counted in a variable and
+    logged after each epoch (`DropsReport`, which `Pipeline.fit` adds).
+
+    Args:
+        what: the records, in words ("training pairs").
+        reason: why one is dropped ("empty, or longer than ...").
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> drops = Drops("numbers", "odd")
+    >>> kept = drops.filter(tf.data.Dataset.range(5), lambda x: x % 2 == 0)
+    >>> [int(x) for x in kept], drops.counts()
+    ([0, 2, 4], (2, 5))
+    """
+
+    def __init__(self, what, reason):
+        import tensorflow as tf
+
+        self.what, self.reason = what, reason
+        self.dropped = tf.Variable(0, dtype=tf.int64, trainable=False, name="dropped")
+        self.seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="seen")
+
+    def filter(self, ds, keep):
+        """`ds.filter(keep)`, counting the elements seen and dropped."""
+        import tensorflow as tf
+
+        def counted(element):
+            ok = keep(element)
+            with tf.control_dependencies([
+                    self.seen.assign_add(1),
+                    self.dropped.assign_add(tf.cast(tf.logical_not(ok), tf.int64))]):
+                return tf.identity(ok)
+
+        return ds.filter(counted)
+
+    def counts(self, reset=False):
+        """`(dropped, seen)` since the last reset."""
+        counts = int(self.dropped.numpy()), int(self.seen.numpy())
+        if reset:
+            self.dropped.assign(0)
+            self.seen.assign(0)
+        return counts
+
+    def report(self, when):
+        """Logs a warning when records were dropped since the last report,
+        and starts counting anew; returns `(dropped, seen)`."""
+        dropped, seen = self.counts(reset=True)
+        if dropped:
+            log.warning("%s: dropped %d of %d %s read from shards (%s).", when, dropped,
+                        seen, self.what, self.reason)
+        return dropped, seen
+
+
+def drops_report(drops):
+    """The Keras callback that reports `Drops` after each epoch (the
+    validation pass included)."""
+    import keras
+
+    class DropsReport(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.reports = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.reports.append([d.report(f"epoch {epoch + 1}") for d in drops])
+
+    return DropsReport()
+
+
 def histogram_boundaries(histogram, bin_width, quantiles=QUANTILES):
     """Increasing bucket boundaries from a length histogram `[(bin start,
     count), ...]`: for each quantile, the end of the bin where the running

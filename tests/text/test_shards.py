@@ -207,6 +207,32 @@ def test_translator_from_shards_matches_memory(corpora):
         from_memory.history[-1]["val_loss"], rel=1e-2)
 
 
+def test_pairs_too_long_for_the_tokens_are_counted_each_epoch(corpora, caplog):
+    """The stream drops the pairs the tokenizer limits exclude, as memory
+    does, and says how many after each epoch: the same count as memory."""
+    import logging
+
+    tsv, folder, _ = corpora["translation"]
+    limits = ["tokenizer.max_source_tokens=12", "tokenizer.max_target_tokens=12",
+              "train.epochs=2", NO_LEARNING]
+    with caplog.at_level(logging.WARNING):
+        memory_splits = TRANSLATION.load_splits(_translation_config(tsv))
+        Translator(_translation_config(tsv, *limits)).fit(memory_splits.train,
+                                                          memory_splits.val)
+        in_memory = [r.getMessage() for r in caplog.records if "training pairs:" in
+                     r.getMessage()]
+        caplog.clear()
+        Translator(_translation_config(tsv, *limits, f"data.shards={folder}")).fit()
+    # "training pairs: dropped N of M pairs that are empty or longer than ..."
+    dropped, total = (int(w) for w in in_memory[0].split()[3:6:2])
+    assert 0 < dropped < total
+    streamed = [r.getMessage() for r in caplog.records if "read from shards" in r.getMessage()]
+    reason = "(empty, or longer than tokenizer.max_source_tokens=12 / max_target_tokens=12)"
+    for epoch in (1, 2):
+        assert (f"epoch {epoch}: dropped {dropped} of {total} training pairs read from "
+                f"shards {reason}.") in streamed
+
+
 @pytest.fixture(scope="module")
 def classifiers(corpora):
     """A classifier trained (with a learning rate of ~0) from memory and one

@@ -179,9 +179,12 @@ class SentenceClassifier(SentencePipeline):
         t = self.config.tokenizer
         alpha = t.sampling_alpha if training_mode else 0.0
 
+        drops = self._drops("training sentences" if training_mode else "validation sentences",
+                            "no subword tokens")
+
         def parse(records):
             return classification_shards.parse(records, self.tokenizer, self.labels,
-                                               t.max_tokens, alpha)
+                                               t.max_tokens, alpha, drops)
 
         ds = self._stream(split, parse, training_mode)
         ds = padded_batches(ds, self.config.train.batch_size, lambda e: e["length"],

@@ -95,7 +95,7 @@ def labels(split, limit=100_000):
     return sorted({label for _, label in text_shards.rows(split, FEATURES, limit)})
 
 
-def parse(records, tokenizer, label_names, max_tokens, sampling_alpha=0.0):
+def parse(records, tokenizer, label_names, max_tokens, sampling_alpha=0.0, drops=None):
     """Serialised records -> the elements the in-memory classifier makes,
     `{"tokens": int32 [<= max_tokens], "label": float32 [classes] (one-hot),
     "length": int32 []}` (the sentence's length in characters, what the
@@ -103,7 +103,8 @@ def parse(records, tokenizer, label_names, max_tokens, sampling_alpha=0.0):
     inside it).
 
     Sentences with no tokens are dropped (in memory they are an error; a
-    stream cannot stop on one). A label outside `label_names` fails the
+    stream cannot stop on one) and counted in `drops` (a
+    `pipelines.shards.Drops`, reported after each epoch). A label outside `label_names` fails the
     read with a message naming it.
 
     Args:
@@ -113,6 +114,7 @@ def parse(records, tokenizer, label_names, max_tokens, sampling_alpha=0.0):
         max_tokens: `tokenizer.max_tokens` (longer sentences are truncated).
         sampling_alpha: subword regularisation (`tokenizer.sampling_alpha`;
             0: the best segmentation).
+        drops: the counter of the dropped sentences (None: not counted).
     """
     import tensorflow as tf
     import tensorflow_text as tf_text
@@ -144,9 +146,12 @@ def parse(records, tokenizer, label_names, max_tokens, sampling_alpha=0.0):
         return {"tokens": tokens_of(e["sentence"])[:max_tokens], "label": one_hot,
                 "length": char_length(e["sentence"])}
 
-    return (parse_strings(records, FEATURES)
-            .map(encode, num_parallel_calls=tf.data.AUTOTUNE)
-            .filter(lambda e: tf.size(e["tokens"]) > 0))
+    ds = parse_strings(records, FEATURES).map(encode, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def usable(e):
+        return tf.size(e["tokens"]) > 0
+
+    return drops.filter(ds, usable) if drops is not None else ds.filter(usable)
 
 
 def examples(split, limit=None):

@@ -152,10 +152,15 @@ class Translator(SentencePipeline):
         and prefetched; no Python per pair."""
         t = self.config.tokenizer
 
+        drops = self._drops(
+            "training pairs" if training_mode else "validation pairs",
+            f"empty, or longer than tokenizer.max_source_tokens={t.max_source_tokens} / "
+            f"max_target_tokens={t.max_target_tokens}")
+
         def parse(records):
             return translation_shards.parse(records, self.source_tokenizer,
                                             self.target_tokenizer, t.max_source_tokens,
-                                            t.max_target_tokens)
+                                            t.max_target_tokens, drops)
 
         ds = self._stream(split, parse, training_mode)
         ds = padded_batches(ds, self.config.train.batch_size, lambda e: e["length"],

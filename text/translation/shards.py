@@ -70,21 +70,23 @@ class TranslationSource(TextSource):
                                 test_fraction=self.test_fraction, seed=self.seed)
 
 
-def parse(records, source_tokenizer, target_tokenizer, max_source_tokens, max_target_tokens):
+def parse(records, source_tokenizer, target_tokenizer, max_source_tokens, max_target_tokens,
+          drops=None):
     """Serialised records -> the elements the in-memory translator makes,
     `{"source", "target_in", "target_out": int32 [tokens], "length": int32
     []}` (the pair's length in characters, what the buckets use), in
     TensorFlow ops (a `tf.data` map: the tokenizers run inside it).
 
     Pairs empty or longer than `max_source_tokens` / `max_target_tokens - 1`
-    subword tokens (EOS takes one) are dropped, as in memory (there they are
-    also counted in a log line; a stream is not counted).
+    subword tokens (EOS takes one) are dropped, as in memory, and counted in
+    `drops` (a `pipelines.shards.Drops`, reported after each epoch).
 
     Args:
         records: a dataset of serialised records.
         source_tokenizer, target_tokenizer: `SubwordTokenizer`s.
         max_source_tokens, max_target_tokens: the config's `tokenizer`
             limits.
+        drops: the counter of the dropped pairs (None: not counted).
     """
     import tensorflow as tf
 
@@ -106,10 +108,9 @@ def parse(records, source_tokenizer, target_tokenizer, max_source_tokens, max_ta
         return {"source": e["source"], "target_in": tf.concat([bos, e["target"]], 0),
                 "target_out": tf.concat([e["target"], eos], 0), "length": e["length"]}
 
-    return (parse_strings(records, FEATURES)
-            .map(encode, num_parallel_calls=tf.data.AUTOTUNE)
-            .filter(usable)
-            .map(to_example, num_parallel_calls=tf.data.AUTOTUNE))
+    ds = parse_strings(records, FEATURES).map(encode, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = drops.filter(ds, usable) if drops is not None else ds.filter(usable)
+    return ds.map(to_example, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def pairs(split, limit=None):
