@@ -135,6 +135,14 @@ def scan_tsv(path, parse, limit=None, kind="TSV"):
                 return
 
 
+def malformed_error(path, number, problem, line):
+    """The `MalformedLineError` of a bad line when lines are not skipped
+    (in memory and in `prepare` alike)."""
+    return MalformedLineError(
+        f"{malformed_message(path, number, problem, line)}. Pass "
+        "skip_bad=True (config data.skip_bad: true) to skip such lines.")
+
+
 def _read_tsv(path, kind, parse, skip_bad, limit):
     """The rows `parse` makes of a UTF-8 TSV file's non-blank lines.
 
@@ -148,9 +156,7 @@ def _read_tsv(path, kind, parse, skip_bad, limit):
     for number, line, row, problem in scan_tsv(path, parse, limit, kind):
         if problem:
             if not skip_bad:
-                raise MalformedLineError(
-                    f"{malformed_message(path, number, problem, line)}. Pass "
-                    "skip_bad=True (config data.skip_bad: true) to skip such lines.")
+                raise malformed_error(path, number, problem, line)
             bad.append(number)
             continue
         rows.append(row)

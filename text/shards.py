@@ -13,10 +13,10 @@ rule (`text.data.scan_tsv`) and splits the good rows with the in-memory
 split (`split_pairs`, `split_labelled`: the same examples, the same seed),
 so training from the shards sees the examples training from memory does.
 The items are the lines themselves, `(path, line number, line)`; Beam's
-workers parse each again and encode it, and a malformed line (always
-skipped by `prepare`, as `data.skip_bad: true` skips it in memory) is
-counted in the index and listed in `skipped.jsonl` with the message the
-in-memory loader gives it (`text.data.malformed_message`).
+workers parse each again and encode it. A malformed line stops `prepare`
+with the in-memory loader's error, as in memory; with `data.skip_bad: true`
+it is skipped, counted in the index and listed in `skipped.jsonl` with the
+message the in-memory loader gives it (`text.data.malformed_message`).
 
 Reading back: `parse_strings` (a `tf.data` map), `texts` (one feature of a
 split as `string [batch]`, what the tokenizers learn from), `rows` (a small
@@ -35,7 +35,7 @@ Example:
 import os
 
 from pipelines.shards import SPLITS, ShardSource, example
-from text.data import malformed_message, scan_tsv
+from text.data import malformed_error, malformed_message, scan_tsv
 
 #: Width of the length histogram's bins, in characters.
 LENGTH_BIN = 4
@@ -78,6 +78,10 @@ class TextSource(ShardSource):
             for number, line, row, problem in scan_tsv(path, parse, limit, self.kind):
                 item = (path, number, line)
                 if problem:
+                    if not d.skip_bad:
+                        # As in memory: the first bad line stops it, unless
+                        # data.skip_bad says to skip (and list) them.
+                        raise malformed_error(path, number, problem, line)
                     bad.append(item)
                     continue
                 rows.append(row)

@@ -131,9 +131,16 @@ def test_prepare_counts_and_lists_the_bad_line(corpora, task, bad_line, bad, pro
         listed = [json.loads(line) for line in f]
     assert listed == [{"split": "train", "record": f"{tsv}, line {bad_line}",
                        "reason": reason}]
+    strict = config.from_dict(config.to_dict(), ["data.skip_bad=false"])
     with pytest.raises(text_data.MalformedLineError, match="Pass skip_bad=True") as raised:
-        sub.load_splits(config.from_dict(config.to_dict(), ["data.skip_bad=false"]))
+        sub.load_splits(strict)
     assert str(raised.value).startswith(reason)
+    # Without data.skip_bad, prepare stops on it too, with the same error,
+    # and writes nothing.
+    with pytest.raises(text_data.MalformedLineError) as prepared:
+        TASK.prepare(strict, folder.parent / f"{task}_strict", shards=2, beam_args=IN_MEMORY)
+    assert str(prepared.value) == str(raised.value)
+    assert not (folder.parent / f"{task}_strict").exists()
     assert index["length_unit"] == "characters" and index["sources"] == [str(tsv)]
     assert index["domain"] == f"text.{task}"
 
