@@ -181,6 +181,10 @@ class ShardSource:
             sample_rate": 8000}`; training from the shards refuses a config
             that disagrees.
         sources: what was read (files, folders), for the index.
+        skip_bad: whether an item that cannot be used is skipped (counted
+            and listed) or stops `prepare` with its reason, as the
+            in-memory loader would stop; `skip_field` names the config
+            field that says so.
     """
 
     domain = None
@@ -188,6 +192,8 @@ class ShardSource:
     length_bin = 1
     fields = {}
     sources = ()
+    skip_bad = True
+    skip_field = None
 
     def items(self):
         """`{split: [item, ...]}` (small picklable items, in a stable
@@ -288,6 +294,13 @@ def prepare(source, output, shards=8, beam_args=(), overwrite=False):
              | "summaries" >> beam.io.WriteToText(os.path.join(tmp, "_summaries"),
                                                   shard_name_template=""))
         index = _write_index(tmp, source, items, used_args, time.time() - started)
+        skipped = sum(s["skipped"] for s in index["splits"].values())
+        if skipped and not source.skip_bad:
+            # Raised inside the block: nothing replaces `output`.
+            raise ValueError(
+                f"{index['skipped_reasons'][0]} ({skipped} item(s) of the {source.domain} "
+                f"source cannot be used; {source.skip_field}: true skips them, listed in "
+                f"{SKIPPED_FILE}.)")
         if not sum(s["examples"] for s in index["splits"].values()):
             # Raised inside the block: nothing replaces `output`.
             raise ValueError(f"Every item of the {source.domain} source was skipped; the "

@@ -124,9 +124,12 @@ class CaptionSource(ShardSource):
     domain = "vision_caption"
     length_unit = "words"
     length_bin = 1
+    skip_field = "data.skip_bad_images"
 
     def __init__(self, config, data_dir=None, input=None):
         d = config.data
+        # As the captioner in memory: skip (and list) bad images, or stop.
+        self.skip_bad = bool(d.skip_bad_images)
         # The check decodes at the model's size: the one training uses (the
         # size does not change whether an image is usable).
         self.image_size = int(config.model.image_size)

@@ -125,6 +125,17 @@ def test_a_corrupt_image_is_skipped_with_the_captioners_message(coco):
     with open(out / shards.SKIPPED_FILE) as f:
         skipped = [json.loads(line) for line in f]
     assert [(s["record"], s["reason"]) for s in skipped] == [(broken, message)]
+    # With data.skip_bad_images: false, prepare stops on it, as the
+    # captioner in memory would, and writes nothing.
+    strict = out.parent / "strict"
+    with pytest.raises(ValueError) as stopped:
+        TASK.prepare(config.from_dict(config.to_dict(), ["data.skip_bad_images=false"]),
+                     strict, input=str(out.parent / "annotations" / "captions_mini.json"),
+                     shards=2, beam_args=IN_MEMORY)
+    assert str(stopped.value) == (f"{message} (1 item(s) of the vision_caption source cannot "
+                                  "be used; data.skip_bad_images: true skips them, listed in "
+                                  "skipped.jsonl.)")
+    assert not strict.exists()
 
 
 def test_streamed_batches_equal_the_in_memory_ones(coco):
