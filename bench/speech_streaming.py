@@ -11,8 +11,9 @@ TensorFlow) over the 300 test sequences, then prints:
 - emission latency: for each word of a correctly transcribed sequence, the
   time from the end of that word's audio (known from the synthesis: the end
   of its trimmed recording) to the moment the word, complete, is first in
-  the partial transcript: the end of the chunk that brought it plus the
-  compute of that chunk; median and 95th percentile;
+  the partial transcript: the end of the chunk that brought it (or of the
+  clip, for a word complete only at `stream_finish`) plus the compute of
+  that step; median and 95th percentile, and the median of each word;
 - compute per chunk and real-time factor (compute / audio) at batch 1 and,
   per stream, at 32 streams fed together;
 - training time; and, beside it, the offline default model's WER when a
@@ -64,8 +65,8 @@ def word_ends(cfg, data_dir):
 def stream_export(loaded, clips, chunk, batch=1):
     """Feeds `clips` (batch of equal-length rows when batch > 1) through the
     export in chunks of `chunk` samples. Returns per clip the final text and
-    the steps `(samples fed, compute seconds, partial text)`, and the
-    compute seconds of every chunk."""
+    the steps `(samples fed, compute seconds, partial text)` (the last one
+    `stream_finish`'s), and the compute seconds of every chunk."""
     texts, steps, computes = [], [], []
     for start in range(0, len(clips), batch):
         group = clips[start:start + batch]
@@ -84,8 +85,15 @@ def stream_export(loaded, clips, chunk, batch=1):
             fed = min(width, at + chunk)
             for i, p in enumerate(partial):
                 mine[i].append((fed, spent, p.decode()))
+        t0 = time.perf_counter()
         end = loaded.stream_finish(state=state)
-        texts += [t.decode() for t in end["text"].numpy()]
+        final = [t.decode() for t in end["text"].numpy()]
+        spent = time.perf_counter() - t0
+        # The end is a step too: a word held back for its look-ahead (or
+        # not yet spelled out) first appears there.
+        for i, text in enumerate(final):
+            mine[i].append((width, spent, text))
+        texts += final
         steps += mine
     return texts, steps, computes
 
@@ -93,7 +101,7 @@ def stream_export(loaded, clips, chunk, batch=1):
 def latencies(steps, finals, refs, ends, rate):
     """Emission latency in ms of each word of the correctly transcribed
     sequences (see the module docstring)."""
-    out = []
+    out, words_of = [], []
     for mine, final, ref, word_end in zip(steps, finals, refs, ends):
         if final != ref:
             continue
@@ -105,8 +113,11 @@ def latencies(steps, finals, refs, ends, rate):
                 # finally does, it is complete.
                 if len(got) > i and got[i] == word:
                     out.append(1000 * ((fed - word_end[i]) / rate + spent))
+                    words_of.append(word)
                     break
-    return np.array(out)
+            else:
+                raise AssertionError(f"{word!r} of {final!r} never in the partials")
+    return np.array(out), words_of
 
 
 def main(argv=None):
@@ -142,8 +153,11 @@ def main(argv=None):
         chunk = int(rate * ms / 1000)
         texts, steps, computes = stream_export(loaded, audios, chunk)
         texts = [data.normalize_text(t) for t in texts]
-        lat = latencies(steps, texts, refs, ends, rate)
+        lat, lat_words = latencies(steps, texts, refs, ends, rate)
         row[f"stream_{ms}ms"] = {
+            "latency_ms_median_by_word": {
+                w: float(np.median([v for v, x in zip(lat, lat_words) if x == w]))
+                for w in sorted(set(lat_words))},
             "wer": error_rates(refs, texts)["wer"],
             "equal_offline": float(np.mean([a == b for a, b in zip(texts, offline)])),
             "latency_ms_median": float(np.median(lat)) if len(lat) else None,
@@ -191,9 +205,11 @@ def main(argv=None):
             f"{k[4:]} {100 * v:.2f}%" for k, v in o.items()) + " | | | | |")
     else:
         lines.append(f"| default fsdd.yaml, offline | not run: no {best} | | | | | |")
+    by_word = row["stream_100ms"]["latency_ms_median_by_word"]
     lines += ["", f"training: {train_s / 60:.1f} min ({row['epochs']} epochs); latency over "
                   f"{row['stream_100ms']['latency_words']} words of correctly transcribed "
-                  "sequences (100 ms chunks)"]
+                  "sequences (100 ms chunks); median by word (ms): " + ", ".join(
+                      f"{w} {v:.0f}" for w, v in by_word.items())]
     write_results("speech_streaming", row, "\n".join(lines))
 
 
