@@ -158,8 +158,7 @@ class StreamGraph:
         fe = self.fe
         batch = tf.shape(waveform)[0]
         # Streams advance together: one pending count and one frame count.
-        scalar = lambda v: tf.cast(tf.reduce_max(tf.concat([v, [0.0]], 0)), tf.int32)
-        pending_count, mel_frames = scalar(s["pending_count"]), scalar(s["mel_frames"])
+        pending_count, mel_frames = _common(s["pending_count"]), _common(s["mel_frames"])
         buf = tf.concat([s["pending"][:, :pending_count], waveform], axis=1)
         total = tf.shape(buf)[1]
         k = tf.maximum(0, (total - fe.n_fft) // fe.hop_length + 1)
@@ -301,8 +300,7 @@ class StreamGraph:
             s = self._unpack(tf.identity(state))
         carry = self._carry(s)
         if self.lookahead:
-            frames = tf.cast(tf.reduce_max(tf.concat([s["mel_frames"], [0.0]], 0)), tf.int32)
-            out_total = (frames + 1) // 2
+            out_total = (_common(s["mel_frames"]) + 1) // 2
             context = tf.cast(s["lookahead_context"], self.lookahead_conv.compute_dtype)
             labels, _ = self._logits(tf.zeros_like(context), context)
             # A stream shorter than the look-ahead holds some start zeros.
@@ -337,6 +335,12 @@ class StreamGraph:
         words, spans, count = decoding.ctc_words(carry, self.alphabet)
         return {"text": self._text(carry), "words": words,
                 "word_times": self._word_times(spans), "word_count": count}
+
+
+def _common(per_stream):
+    """The one int32 value of a per-stream count (streams advance together;
+    0 for no streams)."""
+    return tf.cast(tf.reduce_max(tf.concat([per_stream, [0.0]], 0)), tf.int32)
 
 
 def _dims(batch, shape):
