@@ -92,3 +92,83 @@ class PinballLoss(keras.losses.Loss):
         config = super().get_config()
         config.update({"quantiles": self.quantiles})
         return config
+
+
+#: Log-probability of an impossible CTC state (finite: no NaN gradients).
+_IMPOSSIBLE = -1e9
+
+
+def delay_penalized_ctc(labels, logits, label_lengths, logit_lengths, blank, penalty=0.0):
+    """Per-example CTC loss with a penalty on late emissions: every frame
+    `t` of a path that emits a label (not the blank) costs `penalty * t`
+    nats, so among the alignments the audio allows the model learns the
+    earlier ones (delay-penalized CTC, Kang et al., 2023). A label the audio
+    barely marks (a word's weak last sound) is then emitted as soon as it
+    can be told, not when the next word begins. With `penalty=0` it is the
+    usual CTC loss (`keras.ops.ctc_loss`, to float rounding), computed by
+    the same forward recursion.
+
+    Args:
+        labels: int32 `[batch, max_label]` (padding beyond each length is
+            ignored).
+        logits: float `[batch, frames, classes]`.
+        label_lengths, logit_lengths: int32 `[batch]`.
+        blank: the blank's class index.
+        penalty: nats per output frame of delay, >= 0.
+
+    Returns:
+        float32 `[batch]`: the negative log-likelihood of each example
+        (with the penalty folded into the path scores).
+
+    Example:
+
+    >>> import numpy as np
+    >>> logits = np.zeros((1, 4, 3), "float32")
+    >>> plain = delay_penalized_ctc(np.array([[0]]), logits, np.array([1]), np.array([4]), 2)
+    >>> round(float(plain[0]), 4)  # -log(10 alignments of 4 frames at 1/3 each / 3**4)
+    2.0919
+    >>> late = delay_penalized_ctc(np.array([[0]]), logits, np.array([1]), np.array([4]), 2,
+    ...                            penalty=1.0)
+    >>> bool(late[0] > plain[0])
+    True
+    """
+    import tensorflow as tf
+
+    if penalty < 0:
+        raise ValueError(f"Argument `penalty` must be >= 0; got penalty={penalty!r}.")
+    labels = tf.cast(labels, tf.int32)
+    label_lengths = tf.cast(label_lengths, tf.int32)
+    logit_lengths = tf.cast(logit_lengths, tf.int32)
+    logp = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+    batch, frames = tf.shape(logp)[0], tf.shape(logp)[1]
+    width = tf.shape(labels)[1]
+    states = 2 * width + 1
+    # The extended label sequence: blank, l1, blank, l2, ..., blank.
+    odd = tf.range(states) % 2 == 1
+    position = tf.minimum(tf.range(states) // 2, tf.maximum(width - 1, 0))
+    ext = tf.where(odd[None], tf.gather(labels, position, axis=1), blank)
+    emit = tf.gather(logp, ext, axis=2, batch_dims=1)             # [batch, frames, states]
+    if penalty:
+        late = penalty * tf.cast(tf.range(frames), tf.float32)[None, :, None]
+        emit = emit - tf.where(odd[None, None], late, 0.0)
+    # A label may follow the label two states back unless it repeats it.
+    previous = tf.concat([tf.fill([batch, 2], -1), ext[:, :-2]], axis=1)
+    skip = odd[None] & (ext != previous)
+    impossible = tf.fill([batch, 1], _IMPOSSIBLE)
+
+    def step(alpha, inputs):
+        emit_t, live = inputs
+        one = tf.concat([impossible, alpha[:, :-1]], axis=1)
+        two = tf.where(skip, tf.concat([impossible, impossible, alpha[:, :-2]], axis=1),
+                       _IMPOSSIBLE)
+        new = tf.reduce_logsumexp(tf.stack([alpha, one, two]), axis=0) + emit_t
+        return tf.where(live[:, None], new, alpha)
+
+    first = tf.where(tf.range(states)[None] < 2, emit[:, 0], _IMPOSSIBLE)
+    live = tf.range(frames)[:, None] < logit_lengths[None]           # [frames, batch]
+    alpha = tf.foldl(step, (tf.transpose(emit, [1, 0, 2])[1:], live[1:]), initializer=first)
+    last = 2 * label_lengths
+    ends = tf.stack([tf.gather(alpha, last, axis=1, batch_dims=1),
+                     tf.gather(alpha, tf.maximum(last - 1, 0), axis=1, batch_dims=1)])
+    ends = tf.where(tf.stack([tf.ones_like(last, tf.bool), last > 0]), ends, _IMPOSSIBLE)
+    return -tf.reduce_logsumexp(ends, axis=0)

@@ -100,6 +100,9 @@ class ModelConfig:
         lookahead: with `causal`, output frames of the future (each two
             hops: 20 ms at the default 10 ms hop) that each frame's logits
             read (`CTCAcousticModel`); a stream answers that much later.
+        delay_penalty: nats per output frame that each label-emitting frame
+            of an alignment costs in training (delay-penalized CTC; 0: plain
+            CTC): a streaming model emits words sooner.
         stream_max_chars: characters of transcript a stream's state holds
             (older ones are dropped from `text`; every word is still
             returned once as it becomes final).
@@ -120,6 +123,7 @@ class ModelConfig:
     decoder: str = "beam"
     causal: bool = False
     lookahead: int = 0
+    delay_penalty: float = 0.0
     stream_max_chars: int = 256
 
     def validate(self):
@@ -133,6 +137,8 @@ class ModelConfig:
         check(self.decoder != "lexicon" or bool(self.lexicon), "model.decoder", self.decoder,
               "needs model.lexicon (\"digits\" or a word list file)")
         check(self.lookahead >= 0, "model.lookahead", self.lookahead, "must be at least 0")
+        check(self.delay_penalty >= 0, "model.delay_penalty", self.delay_penalty,
+              "must be at least 0")
         check(self.causal or self.lookahead == 0, "model.lookahead", self.lookahead,
               "needs model.causal: true (a bidirectional model already reads the future)")
         check(self.stream_max_chars >= 8, "model.stream_max_chars", self.stream_max_chars,

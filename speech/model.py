@@ -5,6 +5,7 @@ from keras import ops
 
 from pipelines import precision
 from pipelines.blocks import FunctionalModel, RecurrentEncoder, SequenceMask
+from pipelines.losses import delay_penalized_ctc
 from pipelines.precision import HEAD_DTYPE
 from pipelines.validation import check_argument
 from speech.features import FeatureNormalization, SpecAugment
@@ -71,6 +72,11 @@ class CTCAcousticModel(FunctionalModel):
             a unidirectional stack must otherwise spell a word before it
             has heard what follows it. A stream holds its last `lookahead`
             outputs back, so it answers `lookahead` frames later.
+        delay_penalty: nats per output frame that each label-emitting
+            frame of an alignment costs in the training loss
+            (`pipelines.losses.delay_penalized_ctc`): a streaming model then
+            emits a label as soon as the audio tells it, not at the next
+            word (0: the plain CTC loss).
         feature_mean, feature_std: `n_mels` floats each, to normalise the
             features with (`FeatureNormalization`, statistics of the
             training set) when the front end does not (`LogMel(normalization=
@@ -90,7 +96,7 @@ class CTCAcousticModel(FunctionalModel):
 
     def __init__(self, n_mels, vocab_size, conv_filters=32, units=128, num_layers=2,
                  cell_type="gru", dropout=0.1, spec_augment=None, causal=False,
-                 lookahead=0, feature_mean=None, feature_std=None, dtype=None, **kwargs):
+                 lookahead=0, delay_penalty=0.0, feature_mean=None, feature_std=None, dtype=None, **kwargs):
         check_argument(isinstance(n_mels, int) and n_mels >= 4, "n_mels", n_mels,
                        "must be an integer >= 4")
         check_argument((feature_mean is None) == (feature_std is None), "feature_std",
@@ -104,6 +110,7 @@ class CTCAcousticModel(FunctionalModel):
                        "must be an integer >= 0")
         check_argument(causal or lookahead == 0, "lookahead", lookahead,
                        "needs causal=True (a bidirectional stack already reads the future)")
+        check_argument(delay_penalty >= 0, "delay_penalty", delay_penalty, "must be >= 0")
 
         # Every layer (and the model) takes the policy `dtype`; it is in
         # get_config, so a reload rebuilds the same policy.
@@ -176,6 +183,7 @@ class CTCAcousticModel(FunctionalModel):
         self.spec_augment = spec_augment
         self.causal = causal
         self.lookahead = lookahead
+        self.delay_penalty = float(delay_penalty)
         self.feature_mean = feature_mean
         self.feature_std = feature_std
 
@@ -190,13 +198,13 @@ class CTCAcousticModel(FunctionalModel):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
-        loss = ops.ctc_loss(
-            ops.cast(y["labels"], "int32"),
-            ops.cast(y_pred, "float32"),
-            ops.cast(y["label_lengths"], "int32"),
-            self.output_lengths(x["lengths"]),
-            mask_index=self.blank_index,
-        )
+        args = (ops.cast(y["labels"], "int32"), ops.cast(y_pred, "float32"),
+                ops.cast(y["label_lengths"], "int32"), self.output_lengths(x["lengths"]))
+        if self.delay_penalty:
+            loss = delay_penalized_ctc(*args, blank=self.blank_index,
+                                       penalty=self.delay_penalty)
+        else:
+            loss = ops.ctc_loss(*args, mask_index=self.blank_index)
         total = ops.mean(loss)
         if self.losses:
             total = total + ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
@@ -215,6 +223,7 @@ class CTCAcousticModel(FunctionalModel):
             "spec_augment": self.spec_augment,
             "causal": self.causal,
             "lookahead": self.lookahead,
+            "delay_penalty": self.delay_penalty,
             "feature_mean": self.feature_mean,
             "feature_std": self.feature_std,
         }

@@ -168,7 +168,7 @@ class SpeechRecognizer(Pipeline):
             n_mels=self.features.n_mels, vocab_size=len(self.alphabet),
             conv_filters=m.conv_filters, units=m.units, num_layers=m.num_layers,
             cell_type=m.cell_type, dropout=m.dropout, spec_augment=augment,
-            causal=m.causal, lookahead=m.lookahead,
+            causal=m.causal, lookahead=m.lookahead, delay_penalty=m.delay_penalty,
             feature_mean=self._stats[0] if self._stats else None,
             feature_std=self._stats[1] if self._stats else None,
         )
