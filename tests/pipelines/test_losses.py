@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipelines.losses import PinballLoss
+from pipelines.losses import PinballLoss, delay_penalized_ctc
 from tests import harness
 
 
@@ -39,3 +39,40 @@ def test_a_quantile_model_trains_with_it():
     losses = harness.assert_fit_step(model, x, y, loss=PinballLoss([0.1, 0.5, 0.9]),
                                      steps=20)
     assert losses[-1] < losses[0]
+
+
+def test_delay_penalized_ctc_is_ctc_at_zero_and_prefers_early_emission():
+    """At penalty 0 the loss and its gradient equal keras.ops.ctc_loss
+    (repeated labels, padding, short lengths included); with a penalty, an
+    alignment that emits earlier costs less than the same one later."""
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    logits = tf.Variable(rng.normal(size=(4, 30, 6)).astype("float32"))
+    labels = np.array([[1, 2, 2, 3], [0, 1, 0, 0], [4, 4, 4, 0], [3, 0, 0, 0]], "int32")
+    label_lengths, logit_lengths = np.array([4, 2, 3, 1]), np.array([30, 20, 25, 7])
+    with tf.GradientTape(persistent=True) as tape:
+        mine = delay_penalized_ctc(labels, logits, label_lengths, logit_lengths, blank=5)
+        ref = keras.ops.ctc_loss(labels, logits, label_lengths, logit_lengths, mask_index=5)
+    np.testing.assert_allclose(mine.numpy(), ref.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(tape.gradient(mine, logits).numpy(),
+                               tape.gradient(ref, logits).numpy(), atol=1e-5)
+    # One label over 10 frames, the logits saying it is at frame 2 or frame 7
+    # (equally): the penalty makes the early alignment the likelier one.
+    peaks = np.full((1, 10, 2), -5.0, "float32")
+    peaks[0, :, 1] = 5.0                       # blank everywhere ...
+    peaks[0, [2, 7], 0] = 5.0                  # ... but the label at 2 or 7
+    peaks[0, [2, 7], 1] = -5.0
+    one = (np.array([[0]]), np.array([1]), np.array([10]))
+    plain = delay_penalized_ctc(one[0], peaks, one[1], one[2], blank=1)
+    late = delay_penalized_ctc(one[0], peaks, one[1], one[2], blank=1, penalty=0.5)
+    assert float(late[0]) > float(plain[0])
+    x = tf.Variable(peaks)
+    with tf.GradientTape() as tape:
+        loss = delay_penalized_ctc(one[0], x, one[1], one[2], blank=1, penalty=0.5)
+    grad = tape.gradient(loss, x).numpy()[0, :, 0]
+    # Descent raises the label at frame 2 more than at frame 7.
+    assert -grad[2] > -grad[7]
+    with pytest.raises(ValueError, match="`penalty` must be >= 0; got penalty=-1"):
+        delay_penalized_ctc(one[0], peaks, one[1], one[2], blank=1, penalty=-1)

@@ -110,6 +110,21 @@ def test_lookahead_reads_that_many_future_frames_and_reloads(tmp_path):
     np.testing.assert_allclose(model(padded).numpy()[0, :20], full, atol=1e-5)
 
 
+def test_delay_penalty_trains_and_is_in_the_config():
+    x, y = _batch()
+    model = _model(causal=True, lookahead=2, delay_penalty=0.05)
+    assert harness.assert_config_roundtrip(model).delay_penalty == 0.05
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    penalized = model.compute_loss(x, y, model(x))
+    model.delay_penalty = 0.0
+    plain = model.compute_loss(x, y, model(x))
+    assert float(penalized) > float(plain)  # every emission is late by some frames
+    model.delay_penalty = 0.05
+    assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["loss"][0])
+    with pytest.raises(ValueError, match="`delay_penalty` must be >= 0"):
+        _model(delay_penalty=-0.1)
+
+
 def test_ids_to_text_collapses_spaces():
     ids = np.array([[0, 15, 14, 5, 0, 0, 20, 23, 15, -1, -1]], "int32")
     assert decoding.ids_to_text(ids, ALPHABET).numpy().tolist() == [b"one two"]
