@@ -130,6 +130,10 @@ def main(argv=None):
     parser.add_argument("--offline-run-dir", default=os.path.join(ROOT, "runs", "bench",
                                                                   "speech_fsdd"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--init-from", default=None,
+                        help="a finished run directory of the same architecture: training "
+                             "starts from its best weights (fine-tuning, e.g. with "
+                             "model.delay_penalty)")
     args = parser.parse_args(argv)
 
     cfg = SpeechConfig.from_yaml(args.config, args.overrides)
@@ -137,7 +141,11 @@ def main(argv=None):
     test = split["test"]
     rate = cfg.features.sample_rate
     start = time.time()
-    asr = SpeechRecognizer(cfg).fit(split["train"], run_dir=args.run_dir)
+    asr = SpeechRecognizer(cfg)
+    if args.init_from:
+        best = os.path.join(args.init_from, "checkpoints", "best.weights.h5")
+        asr._initialize = lambda model: model.load_weights(best)
+    asr.fit(split["train"], run_dir=args.run_dir)
     train_s = time.time() - start
     refs = [data.normalize_text(u.text) for u in test]
     audios = [u.audio for u in test]
