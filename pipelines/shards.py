@@ -627,18 +627,20 @@ class Drops:
         return dropped, seen
 
 
+def filter_counted(ds, keep, drops=None):
+    """`ds.filter(keep)`, counted in `drops` (a `Drops`) when one is given."""
+    return ds.filter(keep) if drops is None else drops.filter(ds, keep)
+
+
 def drops_report(drops):
     """The Keras callback that reports `Drops` after each epoch (the
     validation pass included)."""
     import keras
 
     class DropsReport(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.reports = []
-
         def on_epoch_end(self, epoch, logs=None):
-            self.reports.append([d.report(f"epoch {epoch + 1}") for d in drops])
+            for d in drops:
+                d.report(f"epoch {epoch + 1}")
 
     return DropsReport()
 

@@ -25,6 +25,7 @@ Example:
 b'positive'
 """
 
+from pipelines.shards import filter_counted
 from text import shards as text_shards
 from text.classification import data
 from text.data import labelled_parser
@@ -104,8 +105,8 @@ def parse(records, tokenizer, label_names, max_tokens, sampling_alpha=0.0, drops
 
     Sentences with no tokens are dropped (in memory they are an error; a
     stream cannot stop on one) and counted in `drops` (a
-    `pipelines.shards.Drops`, reported after each epoch). A label outside `label_names` fails the
-    read with a message naming it.
+    `pipelines.shards.Drops`, reported after each epoch). A label outside
+    `label_names` fails the read with a message naming it.
 
     Args:
         records: a dataset of serialised records.
@@ -151,7 +152,7 @@ def parse(records, tokenizer, label_names, max_tokens, sampling_alpha=0.0, drops
     def usable(e):
         return tf.size(e["tokens"]) > 0
 
-    return drops.filter(ds, usable) if drops is not None else ds.filter(usable)
+    return filter_counted(ds, usable, drops)
 
 
 def examples(split, limit=None):

@@ -23,6 +23,7 @@ Example:
 (b'Hola.', b'Hi.')
 """
 
+from pipelines.shards import filter_counted
 from text import shards as text_shards
 from text.data import pair_parser
 from text.shards import TextSource, char_length, parse_strings
@@ -109,7 +110,7 @@ def parse(records, source_tokenizer, target_tokenizer, max_source_tokens, max_ta
                 "target_out": tf.concat([e["target"], eos], 0), "length": e["length"]}
 
     ds = parse_strings(records, FEATURES).map(encode, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = drops.filter(ds, usable) if drops is not None else ds.filter(usable)
+    ds = filter_counted(ds, usable, drops)
     return ds.map(to_example, num_parallel_calls=tf.data.AUTOTUNE)
 
 
