@@ -45,23 +45,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def word_ends(cfg, data_dir):
-    """Per test sequence, the sample at which each word's audio ends (the
-    same draws as `data.fsdd_sequences`)."""
-    rate = cfg.features.sample_rate
-    recordings = data.fsdd_recordings(data_dir)
-    recipes = data.sequence_recipes(recordings.test, cfg.data.test_count, rate,
-                                    seed=[cfg.data.seed, 1])
-    cache, ends = {}, []
-    for r in recipes:
-        at, mine = 0, []
-        for pause, path in zip(r["pauses"], r["paths"]):
-            at += pause + len(data._trimmed(path, rate, cache))
-            mine.append(at)
-        ends.append(mine)
-    return ends
-
-
 def stream_export(loaded, clips, chunk, batch=1):
     """Feeds `clips` (batch of equal-length rows when batch > 1) through the
     export in chunks of `chunk` samples. Returns per clip the final text and
@@ -156,7 +139,8 @@ def main(argv=None):
     export_dir = os.path.join(args.run_dir, "export")
     asr.export(export_dir, sample=audios[:8])
     loaded = tf.saved_model.load(export_dir)
-    ends = word_ends(cfg, args.data_dir)
+    # Known from the synthesis: the end of each word's trimmed recording.
+    ends = [u.word_ends for u in test]
     for ms in (100, 400):
         chunk = int(rate * ms / 1000)
         texts, steps, computes = stream_export(loaded, audios, chunk)

@@ -98,15 +98,24 @@ class PinballLoss(keras.losses.Loss):
 _IMPOSSIBLE = -1e9
 
 
-def delay_penalized_ctc(labels, logits, label_lengths, logit_lengths, blank, penalty=0.0):
+def delay_penalized_ctc(labels, logits, label_lengths, logit_lengths, blank, penalty=0.0,
+                        deadlines=None):
     """Per-example CTC loss with a penalty on late emissions: every frame
     `t` of a path that emits a label (not the blank) costs `penalty * t`
     nats, so among the alignments the audio allows the model learns the
     earlier ones (delay-penalized CTC, Kang et al., 2023). A label the audio
     barely marks (a word's weak last sound) is then emitted as soon as it
-    can be told, not when the next word begins. With `penalty=0` it is the
-    usual CTC loss (`keras.ops.ctc_loss`, to float rounding), computed by
-    the same forward recursion.
+    can be told, not when the next word begins. With `penalty=0` and no
+    `deadlines` it is the usual CTC loss (`keras.ops.ctc_loss`, to float
+    rounding), computed by the same forward recursion.
+
+    `deadlines` restricts the alignments instead (alignment-restricted CTC,
+    as Mahadeokar et al., 2021, do for the transducer): label `u` of an
+    example may be emitted only at frames `t <= deadlines[u]`, so only the
+    paths that spell each label in time count. A deadline earlier than the
+    label can be reached at all (its index, plus one frame per repeat of
+    the label before it) is moved to that frame, so every example keeps at
+    least one path.
 
     Args:
         labels: int32 `[batch, max_label]` (padding beyond each length is
@@ -115,6 +124,8 @@ def delay_penalized_ctc(labels, logits, label_lengths, logit_lengths, blank, pen
         label_lengths, logit_lengths: int32 `[batch]`.
         blank: the blank's class index.
         penalty: nats per output frame of delay, >= 0.
+        deadlines: None, or int32 `[batch, max_label]`: the last frame at
+            which each label may be emitted.
 
     Returns:
         float32 `[batch]`: the negative log-likelihood of each example
@@ -131,6 +142,10 @@ def delay_penalized_ctc(labels, logits, label_lengths, logit_lengths, blank, pen
     ...                            penalty=1.0)
     >>> bool(late[0] > plain[0])
     True
+    >>> early = delay_penalized_ctc(np.array([[0]]), logits, np.array([1]), np.array([4]), 2,
+    ...                             deadlines=np.array([[0]]))
+    >>> round(float(early[0]), 4)  # -log(one alignment: the label at frame 0)
+    4.3944
     """
     import tensorflow as tf
 
@@ -154,6 +169,20 @@ def delay_penalized_ctc(labels, logits, label_lengths, logit_lengths, blank, pen
     # A label may follow the label two states back unless it repeats it.
     previous = tf.concat([tf.fill([batch, 2], -1), ext[:, :-2]], axis=1)
     skip = odd[None] & (ext != previous)
+    if deadlines is not None:
+        deadlines = tf.cast(deadlines, tf.int32)
+        # The earliest frame label u can take: u, plus a blank between each
+        # two equal neighbours before it.
+        repeats = tf.concat([tf.zeros([batch, 1], tf.int32),
+                             tf.cast(labels[:, 1:] == labels[:, :-1], tf.int32)], axis=1)
+        earliest = tf.range(width)[None] + tf.cumsum(repeats, axis=1)
+        deadlines = tf.maximum(deadlines, earliest)
+        # Per state, the last frame it may be entered at (blanks: any).
+        state_deadline = tf.where(odd[None], tf.gather(deadlines, position, axis=1),
+                                  tf.int32.max)
+        # [batch, frames, states]: which states are open at each frame.
+        open_at = tf.range(frames)[None, :, None] <= state_deadline[:, None]
+        emit = tf.where(open_at, emit, _IMPOSSIBLE)
     impossible = tf.fill([batch, 1], _IMPOSSIBLE)
 
     def step(alpha, inputs):

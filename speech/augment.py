@@ -65,9 +65,11 @@ class Augment:
         self.noise_probability = float(noise_probability)
         self.snr_db = tuple(float(v) for v in snr_db)
 
-    def __call__(self, wave, seed):
+    def __call__(self, wave, seed, ends=None):
         """float32 `[samples]` and an int64 `[2]` seed -> the augmented
-        float32 `[samples']`."""
+        float32 `[samples']`; with `ends` (int64 `[words]`, the sample at
+        which each word's audio ends), `(wave, ends)`, the ends moved with
+        the speed change and the cut."""
         wave = tf.convert_to_tensor(wave, tf.float32)
         seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 10)
 
@@ -81,6 +83,9 @@ class Augment:
         wave = tf.cond(
             tf.equal(new_n, n), lambda: wave,
             lambda: tf.image.resize(wave[None, :, None], [1, new_n], method="bilinear")[0, :, 0])
+        if ends is not None:
+            ends = tf.cast(tf.round(tf.cast(ends, tf.float32) * tf.cast(new_n, tf.float32)
+                                    / tf.cast(n, tf.float32)), tf.int64)
 
         # Onset and offset: cut the outer silence to a drawn share of itself.
         loud = tf.where(tf.abs(wave) > SILENT)[:, 0]
@@ -97,6 +102,9 @@ class Augment:
         lead = tf.cast(tf.cast(start, tf.float32) * kept(2, 8), tf.int64)
         trail = tf.cast(tf.cast(n - end, tf.float32) * kept(3, 9), tf.int64)
         wave = tf.cond(cut, lambda: wave[start - lead:end + trail], lambda: wave)
+        if ends is not None:
+            shift = tf.where(cut, start - lead, tf.constant(0, tf.int64))
+            ends = tf.clip_by_value(ends - shift, 0, tf.shape(wave, out_type=tf.int64)[0])
 
         # Gain.
         gain = tf.pow(10.0, uniform(4, *self.gain_db) / 20.0)
@@ -111,7 +119,8 @@ class Augment:
         noise = tf.random.stateless_normal(tf.shape(wave), seeds[6]) * scale
         noisy = uniform(7, 0.0, 1.0) < self.noise_probability
         wave = tf.cond(noisy, lambda: wave + noise, lambda: wave)
-        return tf.clip_by_value(wave, -1.0, 1.0)
+        wave = tf.clip_by_value(wave, -1.0, 1.0)
+        return wave if ends is None else (wave, ends)
 
 
 def warp_frequencies(features, factor):

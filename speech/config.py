@@ -103,6 +103,14 @@ class ModelConfig:
         delay_penalty: nats per output frame that each label-emitting frame
             of an alignment costs in training (delay-penalized CTC; 0: plain
             CTC): a streaming model emits words sooner.
+        emission_deadline_ms: with `causal`, train on only the CTC
+            alignments that spell each word by this many ms after the
+            output frame that first reads the word's last sample
+            (alignment-restricted CTC, `pipelines.losses.delay_penalized_ctc`
+            with deadlines): a stream then shows each word within its
+            look-ahead plus this. Needs training utterances that know their
+            word ends (`Utterance.word_ends`: the synthesised digit
+            sequences); None: no deadline.
         stream_max_chars: characters of transcript a stream's state holds
             (older ones are dropped from `text`; every word is still
             returned once as it becomes final).
@@ -124,6 +132,7 @@ class ModelConfig:
     causal: bool = False
     lookahead: int = 0
     delay_penalty: float = 0.0
+    emission_deadline_ms: Optional[float] = None
     stream_max_chars: int = 256
 
     def validate(self):
@@ -141,6 +150,9 @@ class ModelConfig:
               "must be at least 0")
         check(self.causal or self.lookahead == 0, "model.lookahead", self.lookahead,
               "needs model.causal: true (a bidirectional model already reads the future)")
+        check(self.emission_deadline_ms is None or self.causal, "model.emission_deadline_ms",
+              self.emission_deadline_ms,
+              "needs model.causal: true (it bounds how late a streaming model may emit)")
         check(self.stream_max_chars >= 8, "model.stream_max_chars", self.stream_max_chars,
               "must be at least 8")
 

@@ -34,6 +34,7 @@ import os
 import re
 import unicodedata
 import warnings
+from typing import Optional
 
 import librosa
 import numpy as np
@@ -88,11 +89,16 @@ class Utterance:
         text: its transcript, normalised (see `normalize_text`).
         source: where it came from: the audio file, or for a synthesised
             digit sequence the files it was made of, joined by " + ".
+        word_ends: None, or the sample at which each word's audio ends
+            (exclusive), one per word of `text`: known for synthesised
+            digit sequences (the end of each trimmed recording), and what
+            `model.emission_deadline_ms` trains a streaming model with.
     """
 
     audio: np.ndarray
     text: str
     source: str
+    word_ends: Optional[tuple] = None
 
 
 # ----------------------------------------------------------------------------
@@ -376,14 +382,16 @@ def sequence_recipes(recordings, count, sample_rate=8000, min_digits=1, max_digi
 def render_sequence(recipe, sample_rate, cache):
     """The `Utterance` of one `sequence_recipes` recipe (each recording
     trimmed, read once per `cache`)."""
-    parts = []
+    parts, ends, at = [], [], 0
     for pause, path in zip(recipe["pauses"], recipe["paths"]):
-        parts.append(np.zeros(pause, np.float32))
-        parts.append(_trimmed(path, sample_rate, cache))
+        word = _trimmed(path, sample_rate, cache)
+        parts += [np.zeros(pause, np.float32), word]
+        at += pause + len(word)
+        ends.append(at)
     parts.append(np.zeros(recipe["pauses"][-1], np.float32))
     return Utterance(audio=np.concatenate(parts),
                      text=" ".join(DIGIT_WORDS[d] for d in recipe["digits"]),
-                     source=" + ".join(recipe["paths"]))
+                     source=" + ".join(recipe["paths"]), word_ends=tuple(ends))
 
 
 def _trimmed(path, sample_rate, cache):

@@ -49,7 +49,9 @@ class CTCAcousticModel(FunctionalModel):
 
     Inputs are a dict: `features` float `[batch, frames, n_mels]` and `lengths`
     int32 `[batch]` (real frames). Targets for `fit` are a dict: `labels`
-    int32 `[batch, max_label]` and `label_lengths` int32 `[batch]`.
+    int32 `[batch, max_label]` and `label_lengths` int32 `[batch]`, and
+    optionally `deadlines` int32 `[batch, max_label]`, the last output frame
+    at which each label may be emitted (alignment-restricted CTC).
 
     Args:
         n_mels: feature bands.
@@ -200,9 +202,12 @@ class CTCAcousticModel(FunctionalModel):
                      training=True):
         args = (ops.cast(y["labels"], "int32"), ops.cast(y_pred, "float32"),
                 ops.cast(y["label_lengths"], "int32"), self.output_lengths(x["lengths"]))
-        if self.delay_penalty:
+        deadlines = y.get("deadlines") if isinstance(y, dict) else None
+        if self.delay_penalty or deadlines is not None:
+            # Deadlines (`model.emission_deadline_ms`): only the alignments
+            # that emit each label by its frame.
             loss = delay_penalized_ctc(*args, blank=self.blank_index,
-                                       penalty=self.delay_penalty)
+                                       penalty=self.delay_penalty, deadlines=deadlines)
         else:
             loss = ops.ctc_loss(*args, mask_index=self.blank_index)
         total = ops.mean(loss)

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines import decoding, shards as shards_lib
+from pipelines.config import ConfigError
 from pipelines.data import padded_batches
 from pipelines.metrics import error_rates
 from pipelines.pipeline import Pipeline
@@ -96,7 +97,13 @@ class SpeechRecognizer(Pipeline):
         """Batches of `utterances` (a list, or a `pipelines.shards.Split`
         streamed from its shards), bucketed by length."""
         cfg = self.config
+        deadline = cfg.model.emission_deadline_ms is not None
         if isinstance(utterances, shards_lib.Split):
+            if deadline:
+                raise ConfigError(
+                    "Config field 'model.emission_deadline_ms' needs the end of each word's "
+                    "audio, which prepared shards do not hold; train on in-memory "
+                    f"utterances (data.shards={cfg.data.shards!r}).")
             ds = self._stream(utterances, speech_shards.parse, training_mode)
             boundaries = utterances.boundaries()
         else:
@@ -105,7 +112,9 @@ class SpeechRecognizer(Pipeline):
             ds = self._augmented(ds)
         ds = ds.map(lambda e: {"wave": e["wave"], "label": e["label"],
                                "wave_length": tf.shape(e["wave"])[0],
-                               "label_length": tf.shape(e["label"])[0]})
+                               "label_length": tf.shape(e["label"])[0],
+                               **({"deadline": self._deadlines(e["label"], e["ends"])}
+                                  if deadline else {})})
         ds = padded_batches(ds, cfg.train.batch_size, lambda e: e["wave_length"], boundaries)
         fe = self.features
         low, high = cfg.augment.freq_warp
@@ -116,8 +125,10 @@ class SpeechRecognizer(Pipeline):
             if seed is not None:
                 factor = tf.random.stateless_uniform(tf.shape(feats)[:1], seed, low, high)
                 feats = augment_lib.warp_frequencies(feats, factor)
-            return ({"features": feats, "lengths": frames},
-                    {"labels": batch["label"], "label_lengths": batch["label_length"]})
+            targets = {"labels": batch["label"], "label_lengths": batch["label_length"]}
+            if deadline:
+                targets["deadlines"] = batch["deadline"]
+            return {"features": feats, "lengths": frames}, targets
 
         if warp:
             # A band-axis warp factor per utterance, drawn anew each epoch.
@@ -133,9 +144,31 @@ class SpeechRecognizer(Pipeline):
         augment = self.config.augment.make()
         seeds = tf.data.Dataset.random(seed=self.config.train.seed,
                                        rerandomize_each_iteration=True).batch(2)
-        return tf.data.Dataset.zip((ds, seeds)).map(
-            lambda e, seed: {**e, "wave": augment(e["wave"], seed)},
-            num_parallel_calls=tf.data.AUTOTUNE)
+
+        def one(e, seed):
+            if "ends" not in e:
+                return {**e, "wave": augment(e["wave"], seed)}
+            wave, ends = augment(e["wave"], seed, ends=e["ends"])
+            return {**e, "wave": wave, "ends": ends}
+
+        return tf.data.Dataset.zip((ds, seeds)).map(one, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def _deadlines(self, label, ends):
+        """int32 `[labels]`: the last output frame at which each label of one
+        utterance may be emitted (`model.emission_deadline_ms`): that many
+        ms after the first output frame that reads the last sample of the
+        label's word (a space counts with the word after it)."""
+        fe = self.features
+        space = int(data.encode(" ")[0])
+        word = tf.cumsum(tf.cast(tf.equal(label, space), tf.int32))
+        end = tf.gather(ends, tf.minimum(word, tf.shape(ends)[0] - 1))
+        # The first log-mel frame whose window holds sample end - 1, then the
+        # first output frame (two hops each, the causal convolutions reading
+        # the frame and the ones before it) that reads that frame.
+        frame = tf.maximum(0, -(-(tf.cast(end, tf.int32) - fe.n_fft) // fe.hop_length))
+        output = -(-frame // 2)
+        ms_per_frame = 2000.0 * fe.hop_length / fe.sample_rate
+        return output + int(round(self.config.model.emission_deadline_ms / ms_per_frame))
 
     def _in_memory(self, utterances, training_mode):
         """`(elements, bucket boundaries)` of a list of utterances."""
@@ -147,15 +180,41 @@ class SpeechRecognizer(Pipeline):
                 raise ValueError(f"{u.source}: empty transcript.")
         wave_lengths = np.array([len(w) for w in waves], "int64")
         label_lengths = np.array([len(lab) for lab in labels], "int64")
-        ds = tf.data.Dataset.from_tensor_slices({
+        columns = {
             "wave": tf.RaggedTensor.from_row_lengths(np.concatenate(waves), wave_lengths),
             "label": tf.RaggedTensor.from_row_lengths(
                 np.concatenate(labels).astype("int32"), label_lengths),
-        })
+        }
+        if cfg.model.emission_deadline_ms is not None:
+            columns["ends"] = self._word_ends(utterances)
+        ds = tf.data.Dataset.from_tensor_slices(columns)
         if training_mode:
             ds = ds.shuffle(len(waves), seed=cfg.train.seed, reshuffle_each_iteration=True)
         boundaries = sorted(set(int(b) for b in np.quantile(wave_lengths, [0.2, 0.4, 0.6, 0.8])))
         return ds, boundaries
+
+    @staticmethod
+    def _word_ends(utterances):
+        """The utterances' `word_ends` as a ragged int64 column, each
+        checked (one per word, increasing, within the audio)."""
+        ends = []
+        for u in utterances:
+            words = len(u.text.split())
+            mine = None if u.word_ends is None else [int(v) for v in u.word_ends]
+            if mine is None:
+                raise ValueError(
+                    f"{u.source}: model.emission_deadline_ms needs the end of each word's "
+                    "audio (Utterance.word_ends), and this utterance has none; the "
+                    "synthesised digit sequences (data.fsdd_sequences) have them.")
+            if (len(mine) != words or any(b <= a for a, b in zip(mine, mine[1:]))
+                    or not 0 < mine[0] or mine[-1] > len(u.audio)):
+                raise ValueError(
+                    f"{u.source}: word_ends={mine} must be {words} increasing sample "
+                    f"indices in (0, {len(u.audio)}], one per word of {u.text!r}.")
+            ends.append(mine)
+        return tf.RaggedTensor.from_row_lengths(
+            np.array([v for mine in ends for v in mine], "int64"),
+            np.array([len(mine) for mine in ends], "int64"))
 
     def _build_model(self):
         m = self.config.model
@@ -718,6 +777,8 @@ class SpeechRecognizer(Pipeline):
             "frame_seconds": 2 * self.features.hop_length / self.sample_rate,
             # Each frame's label waits for this many frames after it.
             "lookahead_frames": graph.lookahead,
+            # What the training alignments were held to (None: plain CTC).
+            "emission_deadline_ms": self.config.model.emission_deadline_ms,
             "usage": "state = stream_start(batch_size=B)['state']; for each chunk "
                      "float32 [B, n] at sample_rate: out = stream_feed(waveform=chunk, "
                      "state=state); state = out['state'] (out['text']: the transcript so "

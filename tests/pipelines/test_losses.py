@@ -76,3 +76,60 @@ def test_delay_penalized_ctc_is_ctc_at_zero_and_prefers_early_emission():
     assert -grad[2] > -grad[7]
     with pytest.raises(ValueError, match="`penalty` must be >= 0; got penalty=-1"):
         delay_penalized_ctc(one[0], peaks, one[1], one[2], blank=1, penalty=-1)
+
+
+def _restricted_by_enumeration(labels, logp, deadlines, blank):
+    """-log of the summed probability of every alignment (all class strings
+    of the frames) that spells `labels` with each label's frames at or
+    before its deadline."""
+    import itertools
+
+    frames, classes = logp.shape
+    total = 0.0
+    for path in itertools.product(range(classes), repeat=frames):
+        index, spelled, previous, ok = [], [], blank, True
+        for c in path:
+            if c != blank and c != previous:
+                spelled.append(c)
+            index.append(len(spelled) - 1 if c != blank else None)
+            previous = c
+        if spelled != list(labels):
+            continue
+        for t, u in enumerate(index):
+            if u is not None and t > deadlines[u]:
+                ok = False
+        if ok:
+            total += np.exp(sum(logp[t, c] for t, c in enumerate(path)))
+    return -np.log(total)
+
+
+def test_ctc_with_deadlines_counts_only_the_alignments_in_time():
+    """Each label's frames at or before its deadline: the loss equals the
+    sum over exactly those alignments (enumerated), a deadline that cannot
+    be met is moved to the earliest frame the label can take, and with
+    deadlines past the end it is plain CTC."""
+    import keras
+
+    rng = np.random.default_rng(3)
+    raw = rng.normal(size=(1, 6, 3)).astype("float32")
+    logp = raw[0] - np.log(np.exp(raw[0]).sum(-1, keepdims=True))
+    for labels, deadlines in (([0, 1], [1, 3]), ([0, 0], [2, 4]), ([1, 0], [4, 5]),
+                              ([0, 1], [0, 1])):
+        got = delay_penalized_ctc(np.array([labels]), raw, np.array([2]), np.array([6]),
+                                  blank=2, deadlines=np.array([deadlines]))
+        want = _restricted_by_enumeration(labels, logp, deadlines, blank=2)
+        np.testing.assert_allclose(float(got[0]), want, rtol=1e-5)
+    # Too early for the repeat (it needs a blank between): frame 2 is the first.
+    early = delay_penalized_ctc(np.array([[0, 0]]), raw, np.array([2]), np.array([6]),
+                                blank=2, deadlines=np.array([[0, 0]]))
+    np.testing.assert_allclose(float(early[0]),
+                               _restricted_by_enumeration([0, 0], logp, [0, 2], blank=2),
+                               rtol=1e-5)
+    # Deadlines at the end restrict nothing (padding labels ignored).
+    batch = rng.normal(size=(2, 9, 4)).astype("float32")
+    labels = np.array([[1, 2, 0], [2, 0, 0]], "int32")
+    free = delay_penalized_ctc(labels, batch, np.array([3, 1]), np.array([9, 5]), blank=3,
+                               deadlines=np.full((2, 3), 8))
+    ref = keras.ops.ctc_loss(labels, batch, np.array([3, 1]), np.array([9, 5]),
+                             mask_index=3)
+    np.testing.assert_allclose(free.numpy(), np.asarray(ref), rtol=1e-5)

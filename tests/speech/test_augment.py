@@ -58,6 +58,22 @@ def test_speed_gain_and_noise():
     assert np.all(noisy[:800] != 0)  # the pauses are no longer exact zeros
 
 
+def test_word_ends_move_with_the_speed_and_the_cut():
+    """The ends of the words (here: the speech's end, sample 4800) follow the
+    waveform: scaled by the speed change, shifted by the cut silence."""
+    def ends_of(augment, seed=(1, 2)):
+        wave, ends = augment(tf.constant(WAVE), tf.constant(seed, tf.int64),
+                             ends=tf.constant([2000, 4800], tf.int64))
+        return wave.numpy(), ends.numpy().tolist()
+
+    assert ends_of(Augment(**OFF))[1] == [2000, 4800]
+    assert ends_of(Augment(**{**OFF, "speed": (1.25, 1.25)}))[1] == [1600, 3840]
+    for seed in range(4):
+        wave, (mid, end) = ends_of(Augment(**{**OFF, "onset_probability": 1.0}), (seed, 0))
+        loud = np.flatnonzero(np.abs(wave) > SILENT)
+        assert end == loud[-1] + 1 and mid == end - 2800
+
+
 def test_draws_follow_the_seed():
     augment = Augment()
     np.testing.assert_array_equal(_run(augment, (3, 4)), _run(augment, (3, 4)))

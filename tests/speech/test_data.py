@@ -202,6 +202,12 @@ def test_digit_sequences(data_dir, monkeypatch):
         n = len(words) + 1  # pauses: between digits and at both ends
         assert 0.05 * 8000 * n - n <= pauses <= 0.3 * 8000 * n + n
         assert np.all(u.audio[:int(0.05 * 8000) - 1] == 0)
+        # Each word ends where its trimmed recording does: the last word's
+        # end is followed by the final pause only, and its recording ends there.
+        last = cache[(paths[-1], 8000)]
+        assert len(u.word_ends) == len(words)
+        np.testing.assert_array_equal(u.audio[u.word_ends[-1] - last.size:u.word_ends[-1]], last)
+        assert np.all(u.audio[u.word_ends[-1]:] == 0)
 
     # Bounds on the number of digits are honoured.
     fixed = data.digit_sequences(subset, 3, min_digits=2, max_digits=2, seed=5, cache=cache)

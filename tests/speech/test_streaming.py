@@ -119,6 +119,58 @@ def test_a_full_state_keeps_the_latest_characters():
     assert " ".join(w[0] for w in words).endswith(updates[-1].text)
 
 
+def test_emission_deadlines_come_from_the_word_ends():
+    """`model.emission_deadline_ms`: every label of a word gets the output
+    frame that first reads the word's last sample, moved by the deadline
+    (a space counts with the word after it); the training batches carry
+    them, a model trains on them, and the restricted loss is above the plain
+    one (fewer alignments). Utterances without word ends, and a model that
+    is not causal, get one error each."""
+    from pipelines.config import ConfigError
+
+    asr = SpeechRecognizer(SpeechConfig.from_dict(
+        {}, STREAMING + ["model.emission_deadline_ms=-40", "train.epochs=3"]))
+    label = tf.constant(data.encode("one two"))
+    # Sample 2999 is first read by log-mel frame 35 (window [2800, 3056)),
+    # which output frame 18 is the first to read (frames 34-36); -40 ms is
+    # two output frames earlier. Likewise 5999: frame 72, output 36, 34.
+    got = asr._deadlines(label, tf.constant([3000, 6000], tf.int64)).numpy().tolist()
+    assert got == [16, 16, 16, 34, 34, 34, 34]
+
+    splits = data.fsdd_sequences(_data_dir(), train_count=16, test_count=1, seed=2)
+    asr._stats = asr._feature_statistics(splits.train)
+    x, y = next(iter(asr._dataset(splits.train, True)))
+    assert y["deadlines"].shape == y["labels"].shape and y["deadlines"].dtype == tf.int32
+    frames = (x["lengths"].numpy() + 1) // 2
+    for d, n, f in zip(y["deadlines"].numpy(), y["label_lengths"].numpy(), frames):
+        assert np.all(np.diff(d[:n]) >= 0) and 0 <= d[0] and d[n - 1] <= f
+    tf.keras.utils.set_random_seed(3)
+    asr.model = asr._build_model()
+    restricted = float(asr.model.compute_loss(x, y, asr.model(x)))
+    plain = float(asr.model.compute_loss(x, {k: y[k] for k in ("labels", "label_lengths")},
+                                         asr.model(x)))
+    assert restricted > plain
+    asr.fit(splits.train, val=splits.train[:4])
+    losses = [h["loss"] for h in asr.history]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+
+    bare = data.Utterance(splits.train[0].audio, splits.train[0].text, "a.wav")
+    with pytest.raises(ValueError) as e:
+        asr._dataset([bare], True)
+    assert str(e.value) == (
+        "a.wav: model.emission_deadline_ms needs the end of each word's audio "
+        "(Utterance.word_ends), and this utterance has none; the synthesised digit "
+        "sequences (data.fsdd_sequences) have them.")
+    wrong = data.Utterance(np.zeros(900, "float32"), "one two", "b.wav", word_ends=(500,))
+    with pytest.raises(ValueError, match=r"b.wav: word_ends=\[500\] must be 2 increasing "
+                                         r"sample indices in \(0, 900\]"):
+        asr._dataset([wrong], True)
+    with pytest.raises(ConfigError) as e:
+        SpeechConfig.from_dict({}, ["model.emission_deadline_ms=0"])
+    assert str(e.value) == ("Config field 'model.emission_deadline_ms' needs model.causal: "
+                            "true (it bounds how late a streaming model may emit); got 0.0.")
+
+
 def test_bad_streams(causal, tmp_path):
     asr, clips = causal
     with pytest.raises(ValueError, match="streams audio at 8000 Hz; got sample_rate=16000"):
@@ -143,6 +195,7 @@ def test_export_streams_without_python(causal, tmp_path):
     meta = json.load(open(os.path.join(path, "metadata.json")))
     assert meta["streaming"]["state_size"] == asr._stream_graph().state_size
     assert meta["streaming"]["lookahead_frames"] == 3
+    assert meta["streaming"]["emission_deadline_ms"] is None
     loaded = tf.saved_model.load(path)
     # Two streams in one batch, fed 100 ms at a time.
     a, b = clips[0], clips[2]
