@@ -42,7 +42,7 @@ import tensorflow as tf  # noqa: E402
 from pipelines.files import read_json, write_json  # noqa: E402
 from speech import task  # noqa: E402
 from speech.config import SpeechConfig  # noqa: E402
-from speech.pipeline import SpeechRecognizer  # noqa: E402
+from speech.pipeline import SpeechRecognizer, _pad  # noqa: E402
 from report import write_results  # noqa: E402  (bench/ is on the path)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,12 +54,7 @@ def real_time_factor(serve, audios, rate, batch, repeats=1):
     seconds_audio = compute = 0.0
     for _ in range(repeats):
         for start in range(0, len(audios), batch):
-            chunk = audios[start:start + batch]
-            width = max(len(a) for a in chunk)
-            wave = np.zeros((len(chunk), width), "float32")
-            for i, a in enumerate(chunk):
-                wave[i, :len(a)] = a
-            lengths = np.array([len(a) for a in chunk], "int32")
+            wave, lengths = _pad(audios[start:start + batch])
             t0 = time.perf_counter()
             serve(waveform=tf.constant(wave), lengths=tf.constant(lengths))["text"].numpy()
             compute += time.perf_counter() - t0
@@ -212,12 +207,7 @@ def main(argv=None):
     in_memory = asr._transcribe_arrays(audios, asr._decoder(None), batch_size=16)
     exported = []
     for start_i in range(0, len(audios), 16):
-        chunk = audios[start_i:start_i + 16]
-        width = max(len(a) for a in chunk)
-        wave = np.zeros((len(chunk), width), "float32")
-        for i, a in enumerate(chunk):
-            wave[i, :len(a)] = a
-        lengths = np.array([len(a) for a in chunk], "int32")
+        wave, lengths = _pad(audios[start_i:start_i + 16])
         exported += [t.decode() for t in loaded.serve(waveform=wave, lengths=lengths)["text"].numpy()]
     # Batches are padded differently in the two paths; transcripts must agree.
     agree = float(np.mean([a == b for a, b in zip(in_memory, exported)]))

@@ -19,6 +19,10 @@ class DataConfig:
         max_seconds: longest clip accepted (longer ones are refused, or
             skipped and logged when loading a manifest).
         seed: seed of the sequence synthesis and the split.
+        skip_bad: skip (and log) a manifest clip that cannot be used (an
+            unreadable, empty, silent or too long clip, a transcript empty
+            once normalised), in memory and in `pipelines prepare speech`
+            alike; false: stop at the first, naming its manifest line.
         shards: train from shards written by `pipelines prepare speech`
             (their folder, or a glob of some of their files) instead of
             loading the corpus into memory; `dataset` and the fields above
@@ -38,6 +42,7 @@ class DataConfig:
     test_manifest: Optional[str] = None
     max_seconds: float = 20.0
     seed: int = 0
+    skip_bad: bool = True
     shards: Optional[str] = None
     shuffle_buffer: int = 2048
 

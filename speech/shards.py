@@ -55,8 +55,11 @@ class SpeechSource(ShardSource):
 
     domain = "speech"
     length_unit = "samples"
+    skip_field = "data.skip_bad"
 
     def __init__(self, config, data_dir=None, input=None):
+        # As the in-memory manifest loader: skip (and list) bad clips, or stop.
+        self.skip_bad = bool(config.data.skip_bad)
         self.sample_rate = int(config.features.sample_rate)
         self.min_samples = int(config.features.n_fft)
         self.max_seconds = float(config.data.max_seconds)
@@ -118,14 +121,15 @@ class SpeechSource(ShardSource):
             audio, text, where = utt.audio, utt.text, utt.source
         else:
             path, raw, where = value
+            # The words `load_manifest` logs when it skips, or raises when not.
+            lead = f"{where}: skipping {path}: " if self.skip_bad else f"{where}: "
             text = data.normalize_text(raw)
             if not text:
-                raise ValueError(f"{where}: skipping {path}: Transcript {raw!r} of {path} "
-                                 "is empty once normalised.")
+                raise ValueError(f"{lead}Transcript {raw!r} of {path} is empty once normalised.")
             try:
                 audio = data.load_audio(path, self.sample_rate, self.max_seconds)
             except ValueError as e:
-                raise ValueError(f"{where}: skipping {path}: {e}") from None
+                raise ValueError(f"{lead}{e}") from None
         if len(audio) < self.min_samples:
             raise ValueError(f"{where}: clip of {len(audio)} samples is shorter than one "
                              f"analysis window ({self.min_samples} samples).")

@@ -40,8 +40,8 @@ class SpeechTask(Task):
             utts = data.ljspeech(data_dir, sample_rate=rate)
             cut = int(len(utts) * 0.9)
             return Splits(train=utts[:cut], test=utts[cut:])
-        train = data.load_manifest(d.train_manifest, rate, d.max_seconds, skip_bad=True)
-        test = (data.load_manifest(d.test_manifest, rate, d.max_seconds, skip_bad=True)
+        train = data.load_manifest(d.train_manifest, rate, d.max_seconds, skip_bad=d.skip_bad)
+        test = (data.load_manifest(d.test_manifest, rate, d.max_seconds, skip_bad=d.skip_bad)
                 if d.test_manifest else [])
         return Splits(train=train, test=test)
 

@@ -91,6 +91,18 @@ def test_a_manifest_with_bad_lines_skips_and_counts_them(tmp_path, data_dir):
     assert reasons[1] == (f"{manifest}, line 4: skipping {wav}: Transcript '?!' of {wav} is "
                           "empty once normalised.")
     assert index["sources"] == [str(manifest)]
+    # With data.skip_bad: false, prepare stops on the first, with the error
+    # the in-memory loader raises, and writes nothing; so does the loader.
+    strict = _config("data.skip_bad=false")
+    with pytest.raises(ValueError) as e:
+        TASK.prepare(strict, tmp_path / "strict", input=str(manifest), shards=1,
+                     beam_args=IN_MEMORY)
+    assert str(e.value).startswith(f"{manifest}, line 3: Cannot read audio file {broken}")
+    assert str(e.value).endswith("(2 item(s) of the speech source cannot be used; "
+                                 "data.skip_bad: true skips them, listed in skipped.jsonl.)")
+    assert not (tmp_path / "strict").exists()
+    with pytest.raises(ValueError, match=f"{manifest}, line 3: Cannot read audio file"):
+        data.load_manifest(manifest, 8000, skip_bad=strict.data.skip_bad)
 
 
 def test_shards_give_the_batches_memory_gives(prepared):
