@@ -26,7 +26,6 @@ Writes bench/results/speech_streaming.{json,md}.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from pipelines.files import read_json, write_json  # noqa: E402
 from pipelines.metrics import error_rates  # noqa: E402
 from speech import data, task  # noqa: E402
 from speech.config import SpeechConfig  # noqa: E402
@@ -51,15 +51,10 @@ def training_seconds(run_dir, spent, epochs):
     this bench that trained epochs in it (kept in `bench_training.json`), so
     that scoring a finished run again reports its training, not the reload."""
     path = os.path.join(run_dir, "bench_training.json")
-    done = {"seconds": 0.0, "epochs": 0}
-    if os.path.exists(path):
-        with open(path) as f:
-            done = json.load(f)
+    done = read_json(path, {"seconds": 0.0, "epochs": 0})
     if epochs > done["epochs"]:
         done = {"seconds": done["seconds"] + spent, "epochs": epochs}
-        with open(path + ".tmp", "w") as f:
-            json.dump(done, f)
-        os.replace(path + ".tmp", path)
+        write_json(path, done)
     return done["seconds"] if done["epochs"] else spent
 
 
