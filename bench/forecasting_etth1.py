@@ -74,7 +74,10 @@ def main(argv=None):
             cfg = ForecastingConfig.from_yaml(
                 args.config, [*args.overrides, *extra, f"model.horizon={horizon}",
                               f"name=etth1-h{horizon}"])
-            split = data.load_dataset("etth1", cfg.model.lookback, data_dir=args.data_dir)
+            d = cfg.data
+            split = data.load_dataset("etth1", cfg.model.lookback, data_dir=args.data_dir,
+                                      columns=d.columns, past_covariates=d.past_covariates,
+                                      future_covariates=d.future_covariates)
             run_dir = os.path.join(args.run_root, f"h{horizon}" + ("" if seed is None
                                                                    else f"-s{seed}"))
             start = time.time()

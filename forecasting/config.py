@@ -70,6 +70,15 @@ class ModelConfig:
             must include 0.5, the point forecast), trained with the pinball
             loss instead of `loss`; the quantiles never cross (they are
             sorted). None: a point model.
+        cycle: a calendar covariate of `data.future_covariates` (e.g.
+            hour_of_day for hourly rows) whose phase indexes a learned cycle
+            per channel (CycleNet's residual cycle: subtracted from the
+            lookback, added to the forecast), as long as its period
+            (24 for hour_of_day); one row must be one step of it. None:
+            no cycle.
+        shared_decoder: SegRNN decodes with its encoder's GRU (one set of
+            weights, as published) instead of a separate decoder layer;
+            needs num_layers 1.
     """
 
     kind: str = "segrnn"
@@ -83,6 +92,8 @@ class ModelConfig:
     normalization: str = "last"
     loss: str = "mae"
     quantiles: Optional[List[float]] = None
+    shared_decoder: bool = False
+    cycle: Optional[str] = None
 
     def validate(self):
         check(self.kind in MODEL_KINDS, "model.kind", self.kind,
@@ -105,6 +116,8 @@ class ModelConfig:
         check(self.normalization in ("last", "revin", "none"), "model.normalization",
               self.normalization, "must be one of ['last', 'revin', 'none']")
         check(self.loss in LOSSES, "model.loss", self.loss, f"must be one of {list(LOSSES)}")
+        check(not self.shared_decoder or self.num_layers == 1, "model.shared_decoder",
+              self.shared_decoder, f"needs model.num_layers 1 (got {self.num_layers})")
         if self.quantiles is not None:
             q = self.quantiles
             check(len(q) >= 1 and all(0 < v < 1 for v in q), "model.quantiles", q,
@@ -168,3 +181,10 @@ class ForecastingConfig(Config):
         d = self.data
         check(self.model.kind == "segrnn" or not (d.past_covariates or d.future_covariates),
               "model.kind", self.model.kind, "must be 'segrnn' to take covariates")
+        if self.model.cycle is not None:
+            from forecasting.data import CALENDAR
+
+            check(self.model.cycle in CALENDAR and self.model.cycle in d.future_covariates,
+                  "model.cycle", self.model.cycle,
+                  "must be a calendar covariate listed in data.future_covariates "
+                  f"(one of {list(CALENDAR)})")

@@ -11,6 +11,8 @@ step per output segment, from the encoder's final state and a learned
 position-plus-channel query (no error accumulation across steps).
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -116,6 +118,48 @@ class SegmentQueries(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LearnedCycle(keras.layers.Layer):
+    """A learned periodic pattern per channel (CycleNet's residual cycle
+    forecasting, Lin et al., 2024): a table `[length, channels]`, zero at
+    first, read at integer phases `[b, T]` (taken modulo `length`) as
+    `[b, T, channels]`. The forecaster subtracts it from the lookback and adds
+    it to the forecast, so the recurrent network models what the cycle does
+    not explain; the table is fitted with the rest of the model, on every
+    training window, so it sees far more of the cycle than one window shows.
+    """
+
+    def __init__(self, length, channels, **kwargs):
+        super().__init__(**kwargs)
+        _check(isinstance(length, int) and length > 1, "length", length,
+               "must be an integer > 1")
+        self.length = length
+        self.channels = channels
+
+    def build(self, phase_shape):
+        self.table = self.add_weight(shape=(self.length, self.channels),
+                                     initializer="zeros", name="table")
+        self.built = True
+
+    def call(self, phase):
+        return ops.take(self.table, ops.mod(ops.cast(phase, "int32"), self.length), axis=0)
+
+    def compute_output_shape(self, phase_shape):
+        return tuple(phase_shape) + (self.channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"length": self.length, "channels": self.channels})
+        return config
+
+
+def _phase_of(features, index, length):
+    """Integer phases `[b, T]` of a calendar covariate given as the sine and
+    cosine of its phase (`features[..., index: index + 2]`)."""
+    angle = ops.arctan2(features[..., index], features[..., index + 1])
+    return ops.mod(ops.cast(ops.round(angle * (length / (2 * math.pi))), "int32"), length)
+
+
 def _check_quantiles(quantiles):
     if quantiles is None:
         return None
@@ -159,6 +203,15 @@ class SegRNN(FunctionalModel):
         future_covariates: number of covariate features known over the
             horizon too: each output segment's decoder query adds an
             embedding of their values in that segment.
+        cycle_length: with future covariates, the length in steps of a
+            learned cycle per channel (`LearnedCycle`), whose phase at each
+            step is the calendar covariate at `cycle_feature`: subtracted
+            from the lookback, added back to the forecast. 0: none.
+        cycle_feature: index in the future covariate features of the sine
+            (then cosine) of the cycle's phase.
+        shared_decoder: decode with the encoder's own recurrent layer (one
+            set of GRU weights for both, as the published SegRNN does)
+            instead of a separate decoder layer; needs `num_layers=1`.
 
     With covariates, the input is a dict: `history` `[b, lookback, C]`,
     `past_covariates` `[b, lookback, P]`, `future_covariates` `[b, horizon,
@@ -190,6 +243,9 @@ class SegRNN(FunctionalModel):
         quantiles=None,
         past_covariates=0,
         future_covariates=0,
+        shared_decoder=False,
+        cycle_length=0,
+        cycle_feature=0,
         dtype=None,
         **kwargs,
     ):
@@ -207,6 +263,14 @@ class SegRNN(FunctionalModel):
         _check(horizon % segment_length == 0, "horizon", horizon,
                f"must be a multiple of segment_length={segment_length}")
         _check(0.0 <= dropout < 1.0, "dropout", dropout, "must be in [0, 1)")
+        _check(not shared_decoder or num_layers == 1, "shared_decoder", shared_decoder,
+               f"needs num_layers=1 (got {num_layers}): the decoder step is one layer")
+        _check(isinstance(cycle_length, int) and (cycle_length == 0 or cycle_length > 1),
+               "cycle_length", cycle_length, "must be 0 (none) or an integer > 1")
+        _check(not cycle_length or 0 <= cycle_feature <= future_covariates - 2,
+               "cycle_feature", cycle_feature,
+               f"must index the sine and cosine of a phase among the {future_covariates} "
+               "future covariate features")
         quantiles = _check_quantiles(quantiles)
         outs = 1 if quantiles is None else len(quantiles)
         in_segments = lookback // segment_length
@@ -224,13 +288,17 @@ class SegRNN(FunctionalModel):
                 return_sequences=False, return_state=True, name="encoder",
             )
             queries = SegmentQueries(out_segments, channels, units, name="queries")
-            decoder = RecurrentEncoder(
+            # The published SegRNN decodes with its encoder's GRU: the same
+            # weights read the segments and answer the queries.
+            decoder = None if shared_decoder else RecurrentEncoder(
                 units, cell_type=cell_type, return_sequences=False, name="decoder"
             )
             drop = keras.layers.Dropout(dropout, name="dropout")
             head = keras.layers.Dense(segment_length * outs, dtype=HEAD_DTYPE, name="head")
             future_embed = (keras.layers.Dense(units, name="future_embedding")
                             if future_covariates else None)
+            cycle = (LearnedCycle(cycle_length, channels, dtype=HEAD_DTYPE, name="cycle")
+                     if cycle_length else None)
 
             # === Functional model ===
             history = keras.Input((lookback, channels), name="history")
@@ -241,7 +309,14 @@ class SegRNN(FunctionalModel):
             if future_covariates:
                 inputs["future_covariates"] = keras.Input((horizon, future_covariates),
                                                           name="future_covariates")
-            x, stats = norm(history)
+            x = history
+            if cycle is not None:
+                # The phase of the first forecast step fixes every step's:
+                # the lookback's are the L before it.
+                start = _phase_of(inputs["future_covariates"][:, :1], cycle_feature,
+                                  cycle_length)  # [b, 1]
+                x = x - cycle(start + ops.arange(-lookback, 0, dtype="int32")[None])
+            x, stats = norm(x)
             # [b, L, C] -> [b * C, segments, segment_length]: one sequence per channel.
             x = ops.reshape(ops.transpose(x, (0, 2, 1)), (-1, in_segments, segment_length))
             if past_covariates:
@@ -265,7 +340,10 @@ class SegRNN(FunctionalModel):
                 future = ops.tile(future, (1, channels, 1, 1))
                 q = q + ops.cast(ops.reshape(future, (-1, 1, units)), q.dtype)
             state = [ops.repeat(s, out_segments, axis=0) for s in state]
-            y = decoder(q, initial_state=state)
+            if decoder is None:
+                y, _ = encoder(q, initial_state=state)
+            else:
+                y = decoder(q, initial_state=state)
             y = head(drop(y))  # [b * C * m, segment_length * outs]
             if quantiles is None:
                 y = ops.transpose(ops.reshape(y, (-1, channels, horizon)), (0, 2, 1))
@@ -273,6 +351,9 @@ class SegRNN(FunctionalModel):
                 y = ops.reshape(y, (-1, channels, horizon, outs))
                 y = _quantile_outputs(ops.transpose(y, (0, 2, 1, 3)), quantiles)
             outputs = norm(y, stats=stats, inverse=True)
+            if cycle is not None:
+                ahead = cycle(start + ops.arange(horizon, dtype="int32")[None])
+                outputs = outputs + (ahead if quantiles is None else ahead[..., None])
             # Without covariates the input stays a single tensor (as models
             # saved before covariates existed).
             super().__init__(inputs=inputs if len(inputs) > 1 else history,
@@ -291,6 +372,9 @@ class SegRNN(FunctionalModel):
         self.dropout = dropout
         self.normalization = normalization
         self.quantiles = quantiles
+        self.shared_decoder = shared_decoder
+        self.cycle_length = cycle_length
+        self.cycle_feature = cycle_feature
 
     def get_config(self):
         return {
@@ -307,6 +391,9 @@ class SegRNN(FunctionalModel):
             "num_layers": self.num_layers,
             "dropout": self.dropout,
             "normalization": self.normalization,
+            "shared_decoder": self.shared_decoder,
+            "cycle_length": self.cycle_length,
+            "cycle_feature": self.cycle_feature,
         }
 
 

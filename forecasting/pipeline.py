@@ -191,6 +191,15 @@ class Forecaster(Pipeline):
     def _unscaled(self, values):
         return values * self.scale + self.mean
 
+    def _cycle_arguments(self):
+        """`cycle_length` and `cycle_feature` of the model from `model.cycle`."""
+        name = self.config.model.cycle
+        if name is None:
+            return {}
+        at = self.future_covariates.index(name)
+        offset = sum(2 if c in data.CALENDAR else 1 for c in self.future_covariates[:at])
+        return {"cycle_length": data.CALENDAR[name], "cycle_feature": offset}
+
     def _build_model(self):
         m, channels = self.config.model, self.channels
         if m.kind == "segrnn":
@@ -201,6 +210,8 @@ class Forecaster(Pipeline):
                 dropout=m.dropout, normalization=m.normalization, quantiles=m.quantiles,
                 past_covariates=len(self.past_covariates),
                 future_covariates=self._future_width(),
+                shared_decoder=m.shared_decoder,
+                **self._cycle_arguments(),
             )
         return MODELS["linear"](m.lookback, m.horizon, channels, m.normalization,
                                 quantiles=m.quantiles)
@@ -337,6 +348,20 @@ class Forecaster(Pipeline):
                 std = float(column.std())
                 self.covariate_scaler[c] = [float(column.mean()), std if std > 0 else 1.0]
         self.mase_scale = seasonal_scale(self._scaled(train), self.config.data.seasonality)
+        if self.config.model.cycle is not None:
+            self._check_cycle_steps(train)
+
+    def _check_cycle_steps(self, train):
+        """The learned cycle advances one phase per row: say so when the
+        training rows' calendar values do not (daily rows for hour_of_day)."""
+        name = self.config.model.cycle
+        period = data.CALENDAR[name]
+        values = np.asarray(train)[:, self.series_columns.index(name)]
+        steps = np.unique(np.mod(np.diff(values), period)).astype(int)
+        if steps.tolist() != [1]:
+            raise ValueError(
+                f"model.cycle={name!r} needs one row per step of {name} (period {period}): "
+                f"the training rows' {name} advances by {steps.tolist()[:5]} per row.")
 
     def _prepare(self, train, val):
         cfg = self.config

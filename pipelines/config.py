@@ -306,6 +306,10 @@ class TrainConfig:
             0 disables early stopping.
         lr_decay: multiply the learning rate by this factor after each epoch
             (1.0 keeps it constant).
+        ema: momentum of an exponential moving average of the weights,
+            updated every step (0 disables it). With it, validation, the
+            best epoch's checkpoint and the trained model use the averaged
+            weights; training itself steps the raw ones.
         seed: seeds Python, NumPy and TensorFlow.
         precision: float32, mixed_float16, mixed_bfloat16 or auto.
         strategy: default, mirrored, multi_worker or tpu.
@@ -320,6 +324,7 @@ class TrainConfig:
     clipnorm: float = 1.0
     patience: int = 3
     lr_decay: float = 1.0
+    ema: float = 0.0
     seed: int = 1337
     precision: str = "float32"
     strategy: str = "default"
@@ -340,6 +345,7 @@ class TrainConfig:
         check(self.patience >= 0, "train.patience", self.patience, "must be >= 0")
         check(0 < self.lr_decay <= 1, "train.lr_decay", self.lr_decay,
               "must be in (0, 1]")
+        check(0 <= self.ema < 1, "train.ema", self.ema, "must be in [0, 1)")
         check(self.precision in precision.POLICIES, "train.precision",
               self.precision, f"must be one of {list(precision.POLICIES)}")
         check(self.strategy in distribute.STRATEGIES, "train.strategy",

@@ -307,6 +307,28 @@ class ResumableRun(keras.callbacks.BackupAndRestore):
 _HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "iou", "r2")
 
 
+@contextlib.contextmanager
+def averaged_weights(model):
+    """Puts the optimizer's moving average of the weights (`use_ema`, from
+    `train.ema`) into `model` for the duration, then the raw weights back;
+    a no-op for an optimizer without one."""
+    optimizer = getattr(model, "optimizer", None)
+    average = (getattr(optimizer, "_model_variables_moving_average", None)
+               if getattr(optimizer, "use_ema", False) else None)
+    if not average:
+        yield
+        return
+    variables = model.trainable_variables
+    raw = [v.numpy() for v in variables]
+    for v in variables:
+        v.assign(average[optimizer._get_variable_index(v)])
+    try:
+        yield
+    finally:
+        for v, value in zip(variables, raw):
+            v.assign(value)
+
+
 class BestCheckpoint(keras.callbacks.Callback):
     """Keeps the weights of the best epoch (lowest `monitor`), across restarts.
 
@@ -396,8 +418,11 @@ class BestCheckpoint(keras.callbacks.Callback):
             return
         rows = [r for r in self.run_dir.read_history() if r["epoch"] == last + 1]
         if rows:
-            # The model holds the weights of epoch `last` (from the backup).
-            self._consider(last, rows[-1])
+            # The model holds the weights of epoch `last` (from the backup);
+            # with `train.ema` its row was measured on their average, which
+            # the backed-up optimizer holds.
+            with averaged_weights(self.model):
+                self._consider(last, rows[-1])
 
     def on_epoch_end(self, epoch, logs=None):
         self._consider(epoch, logs)
@@ -453,6 +478,10 @@ def make_optimizer(train_config, groups=None):
             variables in no list train at the full rate.
     """
     kwargs = {"learning_rate": train_config.learning_rate}
+    if train_config.ema:
+        # Keras keeps the average in the optimizer (so a backup resumes it);
+        # `make_callbacks` swaps it in for validation and the best checkpoint.
+        kwargs.update(use_ema=True, ema_momentum=train_config.ema)
     if train_config.clipnorm:
         kwargs["clipnorm"] = train_config.clipnorm
     base = keras.optimizers.AdamW if train_config.weight_decay else keras.optimizers.Adam
@@ -581,7 +610,14 @@ class LayerRates(keras.callbacks.Callback):
 
 def make_callbacks(run_dir, train_config, monitor="val_loss", extra=()):
     """The standard callbacks, in the order they must run."""
-    callbacks = [ResumableRun(run_dir), BestCheckpoint(run_dir, monitor)]
+    callbacks = [ResumableRun(run_dir)]
+    if train_config.ema:
+        # After the backup (which must hold the raw weights the next epoch
+        # steps from, with the average in the optimizer) and before the best
+        # checkpoint and early stopping: validation and the best epoch's
+        # weights are the averaged ones.
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    callbacks.append(BestCheckpoint(run_dir, monitor))
     if train_config.lr_decay != 1.0:
         base, decay = train_config.learning_rate, train_config.lr_decay
         # The schedule is a function of the absolute epoch, so it is the same
@@ -675,7 +711,7 @@ def fit(model, train_data, val_data, train_config, run_dir, monitor="val_loss",
         log.info("Early stopping after epoch %d of %d: %s did not improve for %d epochs.",
                  history[-1]["epoch"], train_config.epochs, stopper.monitor,
                  stopper.patience)
-    best = cbs[1].best()
+    best = next(c for c in cbs if isinstance(c, BestCheckpoint)).best()
     if os.path.exists(run_dir.best_weights):
         model.load_weights(run_dir.best_weights)
         if best is not None:

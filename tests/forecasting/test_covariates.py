@@ -215,3 +215,43 @@ def test_indicator_covariates_of_a_categorical_column(tmp_path):
     with pytest.raises(ValueError, match=r"column 'gust' \(of the indicator 'gust=NW'\) not "
                                          r"found; columns are \['time', 'y', 'wind'\]"):
         data.load_dataset("csv", 24, path=str(csv), columns=["y"], past_covariates=["gust=NW"])
+
+
+def test_learned_cycle_learns_the_daily_shape(tmp_path):
+    # A daily shape with a sharp morning peak, seen through windows of 12
+    # hours: no window shows a whole day, the learned table does.
+    rng = np.random.default_rng(1)
+    n = 1200
+    hour = np.arange(n) % 24
+    shape = np.where((hour >= 7) & (hour < 10), 3.0, 0.0) + 0.05 * hour
+    y = shape + np.cumsum(rng.normal(scale=0.02, size=n)) + rng.normal(scale=0.1, size=n)
+    series = np.stack([y, hour], axis=1).astype("float32")
+    small = dict(SMALL, lookback=12, horizon=12, epochs=8)
+
+    def fitted(**kw):
+        f = Forecaster(**small, **kw, columns=["y"], future_covariates=["hour_of_day"])
+        return f.fit(series[:900], series[900 - 12:1000], columns=["y", "hour_of_day"])
+
+    f = fitted(cycle="hour_of_day")
+    assert (f.model.cycle_length, f.model.cycle_feature) == (24, 0)
+    table = np.asarray(f.model.get_layer("cycle").table)[:, 0] * f.scale[0]
+    # The table is the shape up to a constant (the window's last value
+    # absorbs any shift).
+    assert np.corrcoef(table, shape[:24])[0, 1] > 0.7
+    test = series[1000 - 12:]
+    with_cycle, without = f.evaluate(test)["mae"], fitted().evaluate(test)["mae"]
+    assert with_cycle < 0.7 * without, (with_cycle, without)
+    harness.run_pipeline_test(
+        f, (series[:900], series[900:912, 1:]), tmp_path, sample=f.sample_windows(test, n=2),
+        predict=lambda p, x: p.predict(x[0], future_covariates=x[1]))
+
+    daily = series.copy()
+    daily[:, 1] = 0  # one row per day, each at midnight
+    with pytest.raises(ValueError, match=r"model.cycle='hour_of_day' needs one row per step "
+                                         r"of hour_of_day \(period 24\): the training rows' "
+                                         r"hour_of_day advances by \[0\] per row."):
+        Forecaster(**small, cycle="hour_of_day", columns=["y"],
+                   future_covariates=["hour_of_day"]).fit(daily, columns=["y", "hour_of_day"])
+    with pytest.raises(ConfigError, match=r"'model.cycle' must be a calendar covariate listed "
+                                          r"in data.future_covariates"):
+        ForecastingConfig.from_dict({}, ["data.columns=[y]", "model.cycle=hour_of_day"])

@@ -98,3 +98,59 @@ def test_quantile_heads(tmp_path):
     with pytest.raises(ValueError, match=r"`quantiles` must be in increasing order, each once; "
                                          r"got quantiles=\[0.9, 0.1\]"):
         _segrnn(quantiles=[0.9, 0.1])
+
+
+def test_shared_decoder_is_the_encoder_s_own_layer(tmp_path):
+    x = RNG.normal(size=(4, 24, 3)).astype("float32")
+    y = RNG.normal(size=(4, 12, 3)).astype("float32")
+    shared, separate = _segrnn(shared_decoder=True), _segrnn()
+    names = {layer.name for layer in shared.layers}
+    assert "decoder" not in names and "decoder" in {layer.name for layer in separate.layers}
+    # One GRU's weights fewer: the decoder's kernel, recurrent kernel and bias.
+    gru = separate.get_layer("decoder").count_params()
+    assert shared.count_params() == separate.count_params() - gru
+    assert shared(x).shape == (4, 12, 3)
+    assert harness.assert_config_roundtrip(shared).shared_decoder is True
+    harness.assert_save_reload_equal(shared, x, tmp_path)
+    harness.assert_fit_step(_segrnn(shared_decoder=True), x, y)
+    with pytest.raises(ValueError) as e:
+        _segrnn(shared_decoder=True, num_layers=2)
+    assert str(e.value) == ("Argument `shared_decoder` needs num_layers=1 (got 2): the decoder "
+                            "step is one layer; got shared_decoder=True.")
+
+
+def _hour_features(hours):
+    phase = 2 * np.pi * np.asarray(hours) / 24
+    return np.stack([np.sin(phase), np.cos(phase)], axis=-1).astype("float32")
+
+
+def test_learned_cycle_is_taken_out_of_the_lookback_and_put_into_the_forecast(tmp_path):
+    from forecasting.model import LearnedCycle
+
+    # No training step here: the table starts at zero, where MSE to zero has
+    # no gradient; the pipeline test checks that it learns.
+    layer = harness.run_layer_test(lambda: LearnedCycle(24, 3),
+                                   [np.array([[0, 5, 25]], "int32")],
+                                   expected_shapes=[(1, 3, 3)], train=False)
+    layer.table.assign(np.arange(72, dtype="float32").reshape(24, 3))
+    np.testing.assert_array_equal(layer(np.array([[1, 25, -23]]))[0], [[3, 4, 5]] * 3)
+    # hour_of_day is the second future feature pair (a numeric covariate first).
+    model = _segrnn(future_covariates=3, cycle_length=24, cycle_feature=1)
+    hours = (np.arange(36) + 7) % 24  # the window starts at 07:00
+    future = np.concatenate([RNG.normal(size=(1, 12, 1)).astype("float32"),
+                             _hour_features(hours[24:])[None]], axis=-1)
+    x = RNG.normal(size=(1, 24, 3)).astype("float32")
+    table = RNG.normal(size=(24, 3)).astype("float32")
+    plain = np.asarray(model({"history": x, "future_covariates": future}))
+    model.get_layer("cycle").table.assign(table)
+    cyclic = np.asarray(model({"history": x + table[hours[:24]], "future_covariates": future}))
+    # The network sees the same residual window, and the cycle comes back at
+    # the forecast's own hours.
+    np.testing.assert_allclose(cyclic, plain + table[hours[24:]], atol=1e-5)
+    clone = harness.assert_config_roundtrip(model)
+    assert (clone.cycle_length, clone.cycle_feature) == (24, 1)
+    harness.assert_save_reload_equal(model, {"history": x, "future_covariates": future}, tmp_path)
+    with pytest.raises(ValueError) as e:
+        _segrnn(future_covariates=1, cycle_length=24)
+    assert str(e.value) == ("Argument `cycle_feature` must index the sine and cosine of a phase "
+                            "among the 1 future covariate features; got cycle_feature=0.")

@@ -143,6 +143,11 @@ def test_config_errors():
     assert str(e.value) == (
         "Config field 'model.horizon' must be a multiple of model.segment_length=48; got 100."
     )
+    with pytest.raises(ConfigError) as e:
+        ForecastingConfig.from_dict({}, ["model.shared_decoder=true", "model.num_layers=2"])
+    assert str(e.value) == (
+        "Config field 'model.shared_decoder' needs model.num_layers 1 (got 2); got True."
+    )
     with pytest.raises(TypeError, match=r"Unknown Forecaster argument\(s\) \['horizn'\]"):
         Forecaster(horizn=3)
 

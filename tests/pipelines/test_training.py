@@ -55,8 +55,8 @@ def _weights(model):
     return [np.array(w) for w in model.get_weights()]
 
 
-def _weights_of_file(path):
-    model = _model()
+def _weights_of_file(path, make=None):
+    model = (make or _model)()
     model.optimizer.build(model.trainable_variables)
     model.load_weights(path)
     return _weights(model)
@@ -533,3 +533,39 @@ def test_layer_rates_freeze_then_scale_each_group():
     with pytest.raises(TypeError, match=r"LayerRates needs an optimizer from "
                                         r"make_optimizer\(groups=...\); got AdamW"):
         plain.fit(x, y, epochs=1, verbose=0, callbacks=[rates])
+
+
+def _ema_model(ema=0.9):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=training.make_optimizer(TrainConfig(learning_rate=0.05, ema=ema)),
+                  loss="mse")
+    return model
+
+
+def test_ema_validates_checkpoints_and_ends_with_the_averaged_weights(tmp_path):
+    run = training.RunDir(tmp_path / "run")
+    train, val = _data(), _data(32, seed=1)
+    model = _ema_model()
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == 0.9
+    rows = training.fit(model, train, val, _cfg(epochs=3, ema=0.9), run)
+    best = json.loads(open(run.best_record).read())
+    assert best["epoch"] == _argmin_epoch(rows) == 3
+    # val_loss was measured on the averaged weights, and they are what the
+    # best checkpoint and the model hold; the backup holds the raw ones.
+    _assert_same(_weights(model), _weights_of_file(run.best_weights, _ema_model))
+    np.testing.assert_allclose(model.evaluate(val, verbose=0), best["value"], rtol=1e-5)
+    raw = _weights_of_file(os.path.join(run.backup, "latest.weights.h5"), _ema_model)
+    assert not all(np.allclose(a, b) for a, b in zip(_weights(model), raw))
+
+    # Killed after epoch 3's backup, before its best checkpoint: the resume
+    # ranks epoch 3 by the average too (from the backed-up optimizer).
+    with open(run.best_record, "w") as f:
+        json.dump({"epoch": 2, "monitor": "val_loss", "value": rows[1]["val_loss"]}, f)
+    os.remove(run.best_weights)
+    resumed = _ema_model()
+    training.fit(resumed, train, val, _cfg(epochs=3, ema=0.9), run)
+    assert json.loads(open(run.best_record).read())["epoch"] == 3
+    _assert_same(_weights(resumed), _weights(model))
+    with pytest.raises(Exception, match=r"'train.ema' must be in \[0, 1\); got 1.0"):
+        TrainConfig(ema=1.0).validate()
