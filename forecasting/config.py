@@ -72,9 +72,9 @@ class ModelConfig:
             sorted). None: a point model.
         cycle: a calendar covariate of `data.future_covariates` (e.g.
             hour_of_day for hourly rows) whose phase indexes a learned cycle
-            per channel (CycleNet's residual cycle: subtracted from the
-            lookback, added to the forecast), as long as its period
-            (24 for hour_of_day); one row must be one step of it. None:
+            per channel, one value per phase (24 for hour_of_day):
+            CycleNet's residual cycle, subtracted from the lookback and
+            added to the forecast. One row must be one step of it. None:
             no cycle.
         shared_decoder: SegRNN decodes with its encoder's GRU (one set of
             weights, as published) instead of a separate decoder layer;

@@ -17,7 +17,6 @@ import numpy as np
 
 from pipelines import shards as shards_lib
 from pipelines.data import Splits
-from pipelines.files import utf8_lines
 from pipelines.task import Task
 from vision_caption import batch as caption_batch, data, shards as caption_shards
 from vision_caption.config import CaptionConfig
@@ -28,18 +27,6 @@ from vision_caption.pipeline import Captioner
 EVALUATE_TRAIN_LIMIT = 2000
 
 log = logging.getLogger(__name__)
-
-
-def _inputs(input_path):
-    """An image file, a folder of images, or a text file listing image paths."""
-    if os.path.isdir(input_path):
-        return sorted(os.path.join(input_path, n) for n in os.listdir(input_path)
-                      if n.lower().endswith(data.IMAGE_SUFFIXES))
-    if input_path.lower().endswith(".txt"):
-        base = os.path.dirname(os.path.abspath(input_path))
-        return [p if os.path.isabs(p) else os.path.join(base, p)
-                for p in (line.strip() for _, line in utf8_lines(input_path)) if p]
-    return [input_path]
 
 
 class CaptionTask(Task):
@@ -99,12 +86,13 @@ class CaptionTask(Task):
         return [captioner.encoded_bytes(image, f"sample {i}") for i, image in enumerate(images)]
 
     def predict_lines(self, captioner, input_path, skip_bad=False):
-        """Captions an image, every image of a folder, or every path listed
-        in a .txt file: `path<TAB>caption` lines (with `skip_bad`, also the
-        images that could not be read, with the reason)."""
-        paths = _inputs(input_path)
-        if not paths:
-            raise ValueError(f"No images found at {input_path}.")
+        """Captions an image, every image of a folder, every path listed in
+        a .txt file, or every file a glob matches: `path<TAB>caption` lines
+        (with `skip_bad`, also the images that could not be read, with the
+        reason)."""
+        # The same inputs as the Beam job's: a file, a folder of images, a
+        # .txt list of paths or a glob (one error naming what matched none).
+        paths = self.batch_reader_class(metadata=None).inputs(input_path)
         kept, pixels, skipped = self.load_each(
             paths, lambda p: captioner.pixels(p, p), skip_bad)
         # The pixels already read are captioned as `caption(paths)` would.

@@ -49,6 +49,11 @@ def test_train_then_predict(tmp_path):
                   "--output", str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
     assert out.read_text().splitlines() == [lines[1], lines[0]]
+    # A glob, as the Beam job reads it.
+    result = run(["-m", "pipelines.cli", "predict", "vision_caption",
+                  "--run-dir", str(run_dir), "--input", str(images / "*.jpg")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.rstrip("\n").splitlines() == [lines[0]]
 
     # One corrupt image in the folder: one clear error naming it, or with
     # --skip-bad the others captioned, it reported, and status 3.
