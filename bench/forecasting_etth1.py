@@ -143,7 +143,8 @@ def _summary(runs):
 
 def _mean_std(summary, key):
     mean, std = summary[key]
-    return f"{mean:.3f}" + (f" ± {std:.3f}" if std else "")
+    # Over seeds the spread is a few 1e-4: four decimals, or it reads 0.000.
+    return f"{mean:.4f} ± {std:.4f}" if std else f"{mean:.3f}"
 
 
 if __name__ == "__main__":

@@ -309,7 +309,10 @@ class TrainConfig:
         ema: momentum of an exponential moving average of the weights,
             updated every step (0 disables it). With it, validation, the
             best epoch's checkpoint and the trained model use the averaged
-            weights; training itself steps the raw ones.
+            weights; training itself steps the raw ones. The average (Keras'
+            `use_ema`) has no warm-up: a run needs many more than
+            `1 / (1 - ema)` steps (100 at 0.99) for it to forget the first
+            weights.
         seed: seeds Python, NumPy and TensorFlow.
         precision: float32, mixed_float16, mixed_bfloat16 or auto.
         strategy: default, mirrored, multi_worker or tpu.
