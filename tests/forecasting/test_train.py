@@ -83,8 +83,9 @@ def test_cli_config_errors_are_one_line(tmp_path):
     # and it is the only line on stderr (no native TensorFlow log lines).
     assert result.stderr.strip().splitlines() == [
         "error: --set model.horizn=3: Unknown config field 'model.horizn'. Did you mean "
-        "'model.horizon'? Known fields here: cell_type, dropout, horizon, kind, lookback, "
-        "loss, normalization, num_layers, quantiles, segment_length, units."
+        "'model.horizon'? Known fields here: cell_type, cycle, dropout, horizon, kind, "
+        "lookback, loss, normalization, num_layers, quantiles, segment_length, shared_decoder, "
+        "units."
     ]
     bad = tmp_path / "bad.yaml"
     bad.write_text(open(TINY).read().replace("horizon:", "horizn:"))
