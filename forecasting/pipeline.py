@@ -177,8 +177,11 @@ class Forecaster(Pipeline):
                 parts.append(((raw[..., j] - mean) / scale)[..., None])
         return np.concatenate(parts, axis=-1).astype("float32")
 
-    def _future_width(self):
-        return sum(2 if c in data.CALENDAR else 1 for c in self.future_covariates)
+    def _future_width(self, names=None):
+        """Model features of future covariates (all, or `names`): a calendar
+        one is two (sine, cosine), a numeric one is one."""
+        names = self.future_covariates if names is None else names
+        return sum(2 if c in data.CALENDAR else 1 for c in names)
 
     def _series_parts(self, series):
         """`(targets, past, future)` model-space arrays `[time, ...]` of a
@@ -197,7 +200,7 @@ class Forecaster(Pipeline):
         if name is None:
             return {}
         at = self.future_covariates.index(name)
-        offset = sum(2 if c in data.CALENDAR else 1 for c in self.future_covariates[:at])
+        offset = self._future_width(self.future_covariates[:at])
         return {"cycle_length": data.CALENDAR[name], "cycle_feature": offset}
 
     def _build_model(self):

@@ -93,6 +93,8 @@ class CaptionTask(Task):
         # The same inputs as the Beam job's: a file, a folder of images, a
         # .txt list of paths or a glob (one error naming what matched none).
         paths = self.batch_reader_class(metadata=None).inputs(input_path)
+        if not paths:  # an empty .txt list
+            raise ValueError(f"No images found at {input_path}.")
         kept, pixels, skipped = self.load_each(
             paths, lambda p: captioner.pixels(p, p), skip_bad)
         # The pixels already read are captioned as `caption(paths)` would.

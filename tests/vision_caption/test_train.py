@@ -54,6 +54,12 @@ def test_train_then_predict(tmp_path):
                   "--run-dir", str(run_dir), "--input", str(images / "*.jpg")])
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.rstrip("\n").splitlines() == [lines[0]]
+    (images / "empty.txt").write_text("\n")
+    result = run(["-m", "pipelines.cli", "predict", "vision_caption",
+                  "--run-dir", str(run_dir), "--input", str(images / "empty.txt")])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: No images found at {images / 'empty.txt'}.")
 
     # One corrupt image in the folder: one clear error naming it, or with
     # --skip-bad the others captioned, it reported, and status 3.
