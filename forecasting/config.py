@@ -79,6 +79,9 @@ class ModelConfig:
         shared_decoder: SegRNN decodes with its encoder's GRU (one set of
             weights, as published) instead of a separate decoder layer;
             needs num_layers 1.
+        query_stddev: initial spread of SegRNN's decoder queries (segment
+            position and channel embeddings): 0.05 (Keras' normal) or 1.0
+            (the published code's `torch.randn`).
     """
 
     kind: str = "segrnn"
@@ -94,6 +97,7 @@ class ModelConfig:
     quantiles: Optional[List[float]] = None
     shared_decoder: bool = False
     cycle: Optional[str] = None
+    query_stddev: float = 0.05
 
     def validate(self):
         check(self.kind in MODEL_KINDS, "model.kind", self.kind,
@@ -116,6 +120,8 @@ class ModelConfig:
         check(self.normalization in ("last", "revin", "none"), "model.normalization",
               self.normalization, "must be one of ['last', 'revin', 'none']")
         check(self.loss in LOSSES, "model.loss", self.loss, f"must be one of {list(LOSSES)}")
+        check(self.query_stddev > 0, "model.query_stddev", self.query_stddev,
+              "must be positive")
         check(not self.shared_decoder or self.num_layers == 1, "model.shared_decoder",
               self.shared_decoder, f"needs model.num_layers 1 (got {self.num_layers})")
         if self.quantiles is not None:

@@ -75,20 +75,25 @@ class SegmentQueries(keras.layers.Layer):
     segment) order as `ops.repeat(state, segments, axis=0)`.
     """
 
-    def __init__(self, segments, channels, units, **kwargs):
+    def __init__(self, segments, channels, units, stddev=0.05, **kwargs):
         super().__init__(**kwargs)
         self.segments = segments
         self.channels = channels
         self.units = units
+        # The scale of the queries against the segment embeddings the same
+        # GRU reads: Keras' 0.05, or the published SegRNN's 1 (torch.randn).
+        self.stddev = stddev
 
     def build(self, state_shape):
         half = self.units // 2
         self.position = self.add_weight(
-            shape=(self.segments, half), initializer="random_normal", name="position"
+            shape=(self.segments, half),
+            initializer=keras.initializers.RandomNormal(stddev=self.stddev),
+            name="position",
         )
         self.channel = self.add_weight(
             shape=(self.channels, self.units - half),
-            initializer="random_normal",
+            initializer=keras.initializers.RandomNormal(stddev=self.stddev),
             name="channel",
         )
         self.built = True
@@ -113,7 +118,8 @@ class SegmentQueries(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"segments": self.segments, "channels": self.channels, "units": self.units}
+            {"segments": self.segments, "channels": self.channels, "units": self.units,
+             "stddev": self.stddev}
         )
         return config
 
@@ -212,6 +218,9 @@ class SegRNN(FunctionalModel):
         shared_decoder: decode with the encoder's own recurrent layer (one
             set of GRU weights for both, as the published SegRNN does)
             instead of a separate decoder layer; needs `num_layers=1`.
+        query_stddev: standard deviation of the decoder queries' initial
+            values (`SegmentQueries`); the published SegRNN draws them from
+            a standard normal (1.0).
 
     With covariates, the input is a dict: `history` `[b, lookback, C]`,
     `past_covariates` `[b, lookback, P]`, `future_covariates` `[b, horizon,
@@ -246,6 +255,7 @@ class SegRNN(FunctionalModel):
         shared_decoder=False,
         cycle_length=0,
         cycle_feature=0,
+        query_stddev=0.05,
         dtype=None,
         **kwargs,
     ):
@@ -263,6 +273,8 @@ class SegRNN(FunctionalModel):
         _check(horizon % segment_length == 0, "horizon", horizon,
                f"must be a multiple of segment_length={segment_length}")
         _check(0.0 <= dropout < 1.0, "dropout", dropout, "must be in [0, 1)")
+        _check(isinstance(query_stddev, (int, float)) and query_stddev > 0, "query_stddev",
+               query_stddev, "must be a positive number")
         _check(not shared_decoder or num_layers == 1, "shared_decoder", shared_decoder,
                f"needs num_layers=1 (got {num_layers}): the decoder step is one layer")
         _check(isinstance(cycle_length, int) and (cycle_length == 0 or cycle_length > 1),
@@ -287,7 +299,8 @@ class SegRNN(FunctionalModel):
                 units, num_layers=num_layers, cell_type=cell_type,
                 return_sequences=False, return_state=True, name="encoder",
             )
-            queries = SegmentQueries(out_segments, channels, units, name="queries")
+            queries = SegmentQueries(out_segments, channels, units, stddev=query_stddev,
+                                     name="queries")
             # The published SegRNN decodes with its encoder's GRU: the same
             # weights read the segments and answer the queries.
             decoder = None if shared_decoder else RecurrentEncoder(
@@ -375,6 +388,7 @@ class SegRNN(FunctionalModel):
         self.shared_decoder = shared_decoder
         self.cycle_length = cycle_length
         self.cycle_feature = cycle_feature
+        self.query_stddev = query_stddev
 
     def get_config(self):
         return {
@@ -394,6 +408,7 @@ class SegRNN(FunctionalModel):
             "shared_decoder": self.shared_decoder,
             "cycle_length": self.cycle_length,
             "cycle_feature": self.cycle_feature,
+            "query_stddev": self.query_stddev,
         }
 
 

@@ -213,7 +213,7 @@ class Forecaster(Pipeline):
                 dropout=m.dropout, normalization=m.normalization, quantiles=m.quantiles,
                 past_covariates=len(self.past_covariates),
                 future_covariates=self._future_width(),
-                shared_decoder=m.shared_decoder,
+                shared_decoder=m.shared_decoder, query_stddev=m.query_stddev,
                 **self._cycle_arguments(),
             )
         return MODELS["linear"](m.lookback, m.horizon, channels, m.normalization,

@@ -306,6 +306,10 @@ class TrainConfig:
             0 disables early stopping.
         lr_decay: multiply the learning rate by this factor after each epoch
             (1.0 keeps it constant).
+        lr_hold_epochs: epochs at the full rate before `lr_decay` starts:
+            epoch e (from 0) trains at `learning_rate * lr_decay ** max(0, e -
+            lr_hold_epochs)`. The published SegRNN schedule ("type3") is
+            decay 0.8 with 3 held epochs.
         ema: momentum of an exponential moving average of the weights,
             updated every step (0 disables it). With it, validation, the
             best epoch's checkpoint and the trained model use the averaged
@@ -327,6 +331,7 @@ class TrainConfig:
     clipnorm: float = 1.0
     patience: int = 3
     lr_decay: float = 1.0
+    lr_hold_epochs: int = 0
     ema: float = 0.0
     seed: int = 1337
     precision: str = "float32"
@@ -348,6 +353,8 @@ class TrainConfig:
         check(self.patience >= 0, "train.patience", self.patience, "must be >= 0")
         check(0 < self.lr_decay <= 1, "train.lr_decay", self.lr_decay,
               "must be in (0, 1]")
+        check(self.lr_hold_epochs >= 0, "train.lr_hold_epochs", self.lr_hold_epochs,
+              "must be >= 0")
         check(0 <= self.ema < 1, "train.ema", self.ema, "must be in [0, 1)")
         check(self.precision in precision.POLICIES, "train.precision",
               self.precision, f"must be one of {list(precision.POLICIES)}")

@@ -620,10 +620,12 @@ def make_callbacks(run_dir, train_config, monitor="val_loss", extra=()):
     callbacks.append(BestCheckpoint(run_dir, monitor))
     if train_config.lr_decay != 1.0:
         base, decay = train_config.learning_rate, train_config.lr_decay
+        hold = train_config.lr_hold_epochs
         # The schedule is a function of the absolute epoch, so it is the same
         # whether or not the run was resumed.
         callbacks.append(
-            keras.callbacks.LearningRateScheduler(lambda e: base * decay**e)
+            keras.callbacks.LearningRateScheduler(
+                lambda e: base * decay ** max(0, e - hold))
         )
     if train_config.patience:
         callbacks.append(

@@ -154,3 +154,18 @@ def test_learned_cycle_is_taken_out_of_the_lookback_and_put_into_the_forecast(tm
         _segrnn(future_covariates=1, cycle_length=24)
     assert str(e.value) == ("Argument `cycle_feature` must index the sine and cosine of a phase "
                             "among the 1 future covariate features; got cycle_feature=0.")
+
+
+def test_query_stddev_sets_the_query_spread_and_round_trips():
+    wide, narrow = _segrnn(units=64, query_stddev=1.0), _segrnn(units=64)
+    for model in (wide, narrow):
+        model(RNG.normal(size=(1, 24, 3)).astype("float32"))
+    spread = lambda m: float(np.std(m.get_layer("queries").position.numpy()))
+    # 2 segments x 32 values each: loose bounds, far apart.
+    assert 0.6 < spread(wide) < 1.4 and spread(narrow) < 0.1
+    clone = harness.assert_config_roundtrip(wide)
+    assert clone.query_stddev == 1.0
+    assert clone.get_layer("queries").get_config()["stddev"] == 1.0
+    with pytest.raises(ValueError) as e:
+        _segrnn(query_stddev=0)
+    assert str(e.value) == "Argument `query_stddev` must be a positive number; got query_stddev=0."

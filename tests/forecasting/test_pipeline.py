@@ -148,6 +148,9 @@ def test_config_errors():
     assert str(e.value) == (
         "Config field 'model.shared_decoder' needs model.num_layers 1 (got 2); got True."
     )
+    with pytest.raises(ConfigError) as e:
+        ForecastingConfig.from_dict({}, ["model.query_stddev=-1"])
+    assert str(e.value) == "Config field 'model.query_stddev' must be positive; got -1.0."
     with pytest.raises(TypeError, match=r"Unknown Forecaster argument\(s\) \['horizn'\]"):
         Forecaster(horizn=3)
 

@@ -84,8 +84,8 @@ def test_cli_config_errors_are_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "error: --set model.horizn=3: Unknown config field 'model.horizn'. Did you mean "
         "'model.horizon'? Known fields here: cell_type, cycle, dropout, horizon, kind, "
-        "lookback, loss, normalization, num_layers, quantiles, segment_length, shared_decoder, "
-        "units."
+        "lookback, loss, normalization, num_layers, quantiles, query_stddev, segment_length, "
+        "shared_decoder, units."
     ]
     bad = tmp_path / "bad.yaml"
     bad.write_text(open(TINY).read().replace("horizon:", "horizn:"))

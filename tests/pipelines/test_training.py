@@ -569,3 +569,30 @@ def test_ema_validates_checkpoints_and_ends_with_the_averaged_weights(tmp_path):
     _assert_same(_weights(resumed), _weights(model))
     with pytest.raises(Exception, match=r"'train.ema' must be in \[0, 1\); got 1.0"):
         TrainConfig(ema=1.0).validate()
+
+
+class _Rates(keras.callbacks.Callback):
+    """Records the learning rate each epoch trains at."""
+
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+
+def test_learning_rate_holds_then_decays_and_resumes_on_schedule(tmp_path):
+    run = training.RunDir(tmp_path / "run")
+    rates = _Rates()
+    cfg = _cfg(epochs=4, learning_rate=0.1, lr_decay=0.5, lr_hold_epochs=2)
+    training.fit(_model(lr=0.1), _data(), _data(32, seed=1), cfg, run, callbacks=[rates])
+    np.testing.assert_allclose(rates.rates, [0.1, 0.1, 0.1, 0.05], rtol=1e-6)
+    # A longer rerun of the same run resumes at epoch 4 on the same schedule.
+    more = _Rates()
+    training.fit(_model(lr=0.1), _data(), _data(32, seed=1),
+                 _cfg(epochs=6, learning_rate=0.1, lr_decay=0.5, lr_hold_epochs=2), run,
+                 callbacks=[more])
+    np.testing.assert_allclose(more.rates, [0.025, 0.0125], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"'train.lr_hold_epochs' must be >= 0; got -1\."):
+        _cfg(lr_hold_epochs=-1).validate()
