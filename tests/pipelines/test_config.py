@@ -96,3 +96,26 @@ def test_bad_override_syntax_and_missing_file(tmp_path):
     typo.write_text("trian:\n  epochs: 3\n")
     with pytest.raises(ConfigError, match=r"typo.yaml: Unknown config field 'trian'. Did you mean 'train'\?"):
         Cfg.from_yaml(typo)
+
+
+def test_every_shipped_config_parses_and_round_trips():
+    # A config a README or bench command points at must load as shipped,
+    # with every field known and valid, and survive the run directory's
+    # config.yaml (to_dict, then back).
+    import glob
+    import os
+
+    from pipelines.registry import DOMAINS, get_task
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    names = {}
+    for domain in DOMAINS:
+        task = get_task(domain)
+        for path in sorted(glob.glob(os.path.join(root, domain, "configs", "*.yaml"))):
+            config = task.config_class.from_yaml(path, [])
+            assert type(config).from_dict(config.to_dict(), []) == config, path
+            names.setdefault(config.name, []).append(path)
+    assert len(sum(names.values(), [])) >= 19
+    # The name picks the default run folder (runs/<domain>/<name>): two
+    # configs must not share one.
+    assert {n: p for n, p in names.items() if len(p) > 1} == {}
