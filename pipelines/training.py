@@ -576,6 +576,8 @@ class LayerRates(keras.callbacks.Callback):
         factor: ratio of the rates of consecutive groups (>= 1; ULMFiT: 2.6).
         unfreeze_epochs: epochs between one group joining and the next
             (0: every group trains from the first epoch).
+        multipliers: optional fixed factor per group (from the top), applied
+            on top of the schedule (0 keeps a group frozen throughout).
 
     Example:
 
@@ -583,10 +585,14 @@ class LayerRates(keras.callbacks.Callback):
     ([1.0, 0.0, 0.0], [1.0, 0.5, 0.25])
     """
 
-    def __init__(self, factor=2.6, unfreeze_epochs=1):
+    def __init__(self, factor=2.6, unfreeze_epochs=1, multipliers=None):
         super().__init__()
         if not factor >= 1:
             raise ValueError(f"LayerRates: factor must be >= 1; got {factor!r}.")
+        if multipliers is not None and not all(m >= 0 for m in multipliers):
+            raise ValueError("LayerRates: multipliers must be >= 0; got "
+                             f"{list(multipliers)!r}.")
+        self.multipliers = None if multipliers is None else [float(m) for m in multipliers]
         if not (isinstance(unfreeze_epochs, int) and unfreeze_epochs >= 0):
             raise ValueError("LayerRates: unfreeze_epochs must be an integer >= 0; got "
                              f"{unfreeze_epochs!r}.")
@@ -595,8 +601,12 @@ class LayerRates(keras.callbacks.Callback):
 
     def scales(self, epoch, groups):
         """The rate multiplier of each of `groups` groups in `epoch`."""
-        return [0.0 if epoch < g * self.unfreeze_epochs else self.factor ** -g
-                for g in range(groups)]
+        scales = [0.0 if epoch < g * self.unfreeze_epochs else self.factor ** -g
+                  for g in range(groups)]
+        if self.multipliers is not None:
+            scales = [s * (self.multipliers[g] if g < len(self.multipliers) else 1.0)
+                      for g, s in enumerate(scales)]
+        return scales
 
     def on_epoch_begin(self, epoch, logs=None):
         optimizer = self.model.optimizer

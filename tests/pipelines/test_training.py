@@ -528,6 +528,12 @@ def test_layer_rates_freeze_then_scale_each_group():
     assert opt.group_scales.numpy().tolist() == [1.0, 0.5, 1.0]
     with pytest.raises(ValueError, match=r"LayerRates: factor must be >= 1; got 0.5"):
         training.LayerRates(factor=0.5)
+    # Fixed multipliers on top of the schedule (0 keeps a group frozen).
+    fixed = training.LayerRates(factor=2.0, unfreeze_epochs=0, multipliers=[1.0, 1.0, 0.0])
+    assert fixed.scales(3, 3) == [1.0, 0.5, 0.0]
+    with pytest.raises(ValueError, match=r"LayerRates: multipliers must be >= 0; got "
+                                         r"\[1.0, -1.0\]"):
+        training.LayerRates(multipliers=[1.0, -1.0])
     plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     plain.compile(optimizer=training.make_optimizer(cfg), loss="mse")
     with pytest.raises(TypeError, match=r"LayerRates needs an optimizer from "

@@ -91,6 +91,12 @@ def test_config_fields_are_checked():
                             "(pretrain.corpus set); got 2.")
     with pytest.raises(ConfigError, match=r"'pretrain.discriminative' must be >= 1"):
         ClassificationConfig.from_dict({"pretrain": {"discriminative": 0.5}})
+    with pytest.raises(ConfigError) as e:
+        ClassificationConfig.from_dict({"pretrain": {"embedding_rate": 1.5}})
+    assert str(e.value) == ("Config field 'pretrain.embedding_rate' must be in [0, 1]; "
+                            "got 1.5.")
+    with pytest.raises(ConfigError, match=r"'pretrain.anchor' must be >= 0; got -1"):
+        ClassificationConfig.from_dict({"pretrain": {"anchor": -1}})
     cfg = ClassificationConfig.from_dict({"pretrain": {"corpus": [{"path": "x.tsv",
                                                                     "column": 0}]}})
     assert ClassificationConfig.from_dict(cfg.to_dict()) == cfg
@@ -178,6 +184,31 @@ def test_fine_tuning_starts_from_the_pretrained_encoder_and_unfreezes(pretrained
     for layer, name in ((member[0], "embedding"), (member[2], "encoder")):
         for a, b in zip(layer.get_weights(), lm.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_embedding_rate_and_anchor_hold_the_pretrained_weights(pretrained, tmp_path):
+    cfg, _, pre = pretrained
+    lm = pre.language_model()
+    train, val = _labelled(64, 1, (GOOD, BAD)), _labelled(16, 2, (GOOD, BAD))
+
+    def moved(clf):
+        member = clf.model._members[0]
+        return {name: max(np.abs(a - b).max() for a, b in zip(
+                    layer.get_weights(), lm.get_layer(name).get_weights()))
+                for layer, name in ((member[0], "embedding"), (member[2], "encoder"))}
+
+    free = moved(SentenceClassifier(cfg, epochs=2, unfreeze_epochs=0).fit(
+        train, val, run_dir=str(tmp_path / "free")))
+    frozen = moved(SentenceClassifier(cfg, epochs=2, unfreeze_epochs=0, embedding_rate=0.0).fit(
+        train, val, run_dir=str(tmp_path / "frozen")))
+    anchored = moved(SentenceClassifier(cfg, epochs=2, unfreeze_epochs=0, anchor=100.0).fit(
+        train, val, run_dir=str(tmp_path / "anchored")))
+    assert frozen["embedding"] == 0.0 and frozen["encoder"] > 0.0
+    # The pull toward the pretrained weights keeps them far closer than a
+    # free fine-tuning moves them.
+    for name in ("embedding", "encoder"):
+        assert free[name] > 0.0
+        assert anchored[name] < 0.5 * free[name], (name, anchored, free)
 
 
 def test_adapting_to_the_task_sentences_first(pretrained, tmp_path):

@@ -171,6 +171,13 @@ class ClassificationPretrainConfig:
         unfreeze_epochs: gradual unfreezing: the new layers train alone for
             this many epochs, then the encoder joins, and as many epochs
             later the embedding (0: all train from the start).
+        embedding_rate: a fixed share of its scheduled rate for the
+            embedding (0 keeps the pretrained embedding frozen).
+        anchor: L2-SP (Li et al., 2018): `anchor * sum((w - w0)**2)` over the
+            embedding and encoder weights `w` pulls them toward the pretrained
+            `w0` rather than toward zero (0: off). On the UCI sentiment
+            sentences both hurt across domains (README, the pretrained
+            classifier's study), so both are off by default.
     """
 
     corpus: List[Any] = dataclasses.field(default_factory=list)
@@ -187,6 +194,8 @@ class ClassificationPretrainConfig:
     adapt_learning_rate: float = 1e-3
     discriminative: float = 2.6
     unfreeze_epochs: int = 1
+    embedding_rate: float = 1.0
+    anchor: float = 0.0
 
     def validate(self):
         from text.classification.pretrain import corpus_entries
@@ -213,6 +222,9 @@ class ClassificationPretrainConfig:
               "must be >= 1")
         check(self.unfreeze_epochs >= 0, "pretrain.unfreeze_epochs", self.unfreeze_epochs,
               "must be >= 0")
+        check(0 <= self.embedding_rate <= 1, "pretrain.embedding_rate", self.embedding_rate,
+              "must be in [0, 1]")
+        check(self.anchor >= 0, "pretrain.anchor", self.anchor, "must be >= 0")
 
 
 def _default_classification_train():

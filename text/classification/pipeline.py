@@ -60,6 +60,21 @@ of str) and `probabilities` (float32 `[n, classes]`, columns in the order of
 `SentenceClassifier.labels`). Unpacks as `labels, probabilities = ...`."""
 
 
+class AnchorRegularizer(keras.regularizers.Regularizer):
+    """`strength * sum((w - anchor)**2)`: pulls fine-tuned weights toward
+    the pretrained ones (L2-SP, Li et al., 2018) rather than toward zero."""
+
+    def __init__(self, strength, anchor):
+        self.strength = float(strength)
+        self.anchor = tf.constant(anchor)
+
+    def __call__(self, w):
+        return self.strength * tf.reduce_sum(tf.square(w - tf.cast(self.anchor, w.dtype)))
+
+    def get_config(self):
+        return {"strength": self.strength}
+
+
 class SentenceClassifier(SentencePipeline):
     """Sentence in, label out: a SentencePiece subword tokenizer (run in the
     graph, see `text.pipeline.SentencePipeline`) + a
@@ -204,8 +219,13 @@ class SentenceClassifier(SentencePipeline):
         # Fine-tuning starts from the pretrained embedding and encoder.
         if self._pretrained is not None:
             lm = self._pretrained.language_model()
+            strength = self.config.pretrain.anchor
             for parts in model._members:
                 self._pretrained.copy_into(parts[0], parts[2], lm)
+                if strength:
+                    for layer in (parts[0], parts[2]):
+                        for v in layer.trainable_variables:
+                            v.regularizer = AnchorRegularizer(strength, v.numpy())
 
     def _rate_groups(self, model):
         """Top to bottom: the new layers (pooling, head), the encoders, the
@@ -225,7 +245,8 @@ class SentenceClassifier(SentencePipeline):
         if self._pretrained is None:
             return ()
         p = self.config.pretrain
-        return (training.LayerRates(p.discriminative, p.unfreeze_epochs),)
+        return (training.LayerRates(p.discriminative, p.unfreeze_epochs,
+                                    multipliers=[1.0, 1.0, p.embedding_rate]),)
 
     def _compile_args(self):
         smoothing = self.config.model.label_smoothing
