@@ -589,13 +589,13 @@ class LayerRates(keras.callbacks.Callback):
         super().__init__()
         if not factor >= 1:
             raise ValueError(f"LayerRates: factor must be >= 1; got {factor!r}.")
+        if not (isinstance(unfreeze_epochs, int) and unfreeze_epochs >= 0):
+            raise ValueError("LayerRates: unfreeze_epochs must be an integer >= 0; got "
+                             f"{unfreeze_epochs!r}.")
         if multipliers is not None and not all(m >= 0 for m in multipliers):
             raise ValueError("LayerRates: multipliers must be >= 0; got "
                              f"{list(multipliers)!r}.")
         self.multipliers = None if multipliers is None else [float(m) for m in multipliers]
-        if not (isinstance(unfreeze_epochs, int) and unfreeze_epochs >= 0):
-            raise ValueError("LayerRates: unfreeze_epochs must be an integer >= 0; got "
-                             f"{unfreeze_epochs!r}.")
         self.factor = float(factor)
         self.unfreeze_epochs = unfreeze_epochs
 

@@ -62,7 +62,9 @@ of str) and `probabilities` (float32 `[n, classes]`, columns in the order of
 
 class AnchorRegularizer(keras.regularizers.Regularizer):
     """`strength * sum((w - anchor)**2)`: pulls fine-tuned weights toward
-    the pretrained ones (L2-SP, Li et al., 2018) rather than toward zero."""
+    the pretrained ones (L2-SP, Li et al., 2018) rather than toward zero.
+    Set on the variables for training only (`_initialize`): a variable's
+    regularizer is not part of any layer config, so it is never serialised."""
 
     def __init__(self, strength, anchor):
         self.strength = float(strength)
@@ -70,9 +72,6 @@ class AnchorRegularizer(keras.regularizers.Regularizer):
 
     def __call__(self, w):
         return self.strength * tf.reduce_sum(tf.square(w - tf.cast(self.anchor, w.dtype)))
-
-    def get_config(self):
-        return {"strength": self.strength}
 
 
 class SentenceClassifier(SentencePipeline):
