@@ -65,7 +65,9 @@ class FeatureConfig:
     """Args: the log-mel front end (see `speech.features.LogMel`);
     `normalization`: "utterance" (each clip's own statistics) or "global"
     (the training set's, applied in the model: what a streaming model
-    needs)."""
+    needs); `cepstra`: keep only the first N DCT coefficients of each
+    frame's log-mel, the envelope without the pitch harmonics (0: off; see
+    `speech.features.LogMel`)."""
 
     sample_rate: int = 8000
     n_fft: int = 256
@@ -73,6 +75,7 @@ class FeatureConfig:
     n_mels: int = 40
     fmin: float = 20.0
     normalization: str = "utterance"
+    cepstra: int = 0
 
     def validate(self):
         check(self.sample_rate >= 1000, "features.sample_rate", self.sample_rate,
@@ -82,6 +85,8 @@ class FeatureConfig:
         check(self.n_mels >= 4, "features.n_mels", self.n_mels, "must be at least 4")
         check(self.normalization in ("utterance", "global"), "features.normalization",
               self.normalization, "must be 'utterance' or 'global'")
+        check(0 <= self.cepstra <= self.n_mels, "features.cepstra", self.cepstra,
+              f"must be in [0, features.n_mels={self.n_mels}]")
 
 
 @dataclasses.dataclass

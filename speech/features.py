@@ -36,6 +36,11 @@ class LogMel:
         normalization: "utterance" (mean and variance of each clip's own
             frames: needs the whole clip) or "global" (none here: the
             model's `FeatureNormalization` applies the training set's).
+        cepstra: cepstral smoothing: each frame's log-mel keeps only its
+            first `cepstra` DCT coefficients (the spectral envelope, as MFCCs
+            do) and is turned back into `n_mels` bands, so the harmonics of
+            the voice's pitch, which differ from speaker to speaker, are
+            smoothed away while the shapes stay the same (0: off).
 
     Example:
 
@@ -53,6 +58,7 @@ class LogMel:
     fmax: float = None
     log_offset: float = 1e-6
     normalization: str = "utterance"
+    cepstra: int = 0
 
     def __post_init__(self):
         if self.n_fft < self.hop_length:
@@ -62,6 +68,8 @@ class LogMel:
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization={self.normalization!r} must be one of "
                              f"{list(NORMALIZATIONS)}.")
+        if not 0 <= self.cepstra <= self.n_mels:
+            raise ValueError(f"cepstra={self.cepstra} must be in [0, n_mels={self.n_mels}].")
 
     @property
     def filterbank(self):
@@ -92,8 +100,16 @@ class LogMel:
 
     def log_mel(self, waveforms):
         """float32 `[batch, samples]` -> log-mel `[batch, frames, n_mels]`,
-        not normalised (every full frame of the samples)."""
-        return tf.math.log(self.mel_power(waveforms) + self.log_offset)
+        not normalised (every full frame of the samples), cepstrally
+        smoothed with `cepstra` set."""
+        logmel = tf.math.log(self.mel_power(waveforms) + self.log_offset)
+        if not self.cepstra or self.cepstra == self.n_mels:
+            return logmel
+        # The orthonormal DCT-II and its inverse: with every coefficient
+        # kept this is the identity; the higher ones zeroed, the envelope.
+        cepstrum = tf.signal.dct(logmel, type=2, norm="ortho")
+        keep = tf.constant([1.0] * self.cepstra + [0.0] * (self.n_mels - self.cepstra))
+        return tf.signal.idct(cepstrum * keep, type=2, norm="ortho")
 
     def __call__(self, waveforms, lengths):
         """Returns log-mel features `[batch, frames, n_mels]` (normalised

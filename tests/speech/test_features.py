@@ -45,6 +45,34 @@ def test_padding_does_not_change_features(fsdd_audio):
     assert np.all(feats[0, int(n[0]):].numpy() == 0)
 
 
+def test_cepstral_smoothing_keeps_the_envelope(fsdd_audio):
+    y = fsdd_audio[0][None]
+    raw = LogMel().log_mel(y).numpy()
+    # Every coefficient kept: the same features.
+    np.testing.assert_allclose(LogMel(cepstra=40).log_mel(y).numpy(), raw, atol=1e-4)
+    smooth = LogMel(cepstra=13).log_mel(y).numpy()
+    assert smooth.shape == raw.shape
+    # Its first 13 DCT coefficients are the raw frame's; the rest are zero.
+    from scipy.fft import dct
+    np.testing.assert_allclose(dct(smooth, norm="ortho")[..., :13],
+                               dct(raw, norm="ortho")[..., :13], atol=1e-3)
+    assert np.abs(dct(smooth, norm="ortho")[..., 13:]).max() < 1e-3
+    # Smoother from band to band than the raw log-mel.
+    assert np.abs(np.diff(smooth, 2, axis=-1)).mean() < 0.5 * np.abs(np.diff(raw, 2, axis=-1)).mean()
+    with pytest.raises(ValueError, match=r"cepstra=41 must be in \[0, n_mels=40\]"):
+        LogMel(cepstra=41)
+    # The config field reaches the front end that training and the export use.
+    from pipelines.config import ConfigError
+    from speech.config import SpeechConfig
+    from speech.pipeline import SpeechRecognizer
+    assert SpeechRecognizer(SpeechConfig.from_dict({"features": {"cepstra": 13}})
+                            ).features.cepstra == 13
+    with pytest.raises(ConfigError) as e:
+        SpeechConfig.from_dict({"features": {"cepstra": 50}})
+    assert str(e.value) == ("Config field 'features.cepstra' must be in [0, "
+                            "features.n_mels=40]; got 50.")
+
+
 def test_spec_augment_only_in_training():
     x = np.ones((2, 30, 40), "float32")
     layer = SpecAugment(freq_masks=2, freq_width=5, time_masks=2, time_width=5, seed=3)

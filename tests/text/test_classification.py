@@ -17,8 +17,8 @@ from tests import harness
 from tests.text.helpers import serve_in_fresh_process
 from text import data
 from text.classification import data as classification_data
-from text.classification import (AttentionPooling, RecurrentClassifier, SentenceClassifier,
-                                 tfidf_baseline)
+from text.classification import (AttentionPooling, ConcatPooling, RecurrentClassifier,
+                                 SentenceClassifier, tfidf_baseline)
 from text.config import ClassificationConfig, load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -113,8 +113,8 @@ def test_configs_load_and_validate(tmp_path):
     assert ClassificationConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError) as e:
         ClassificationConfig.from_dict({"model": {"pooling": "max"}})
-    assert str(e.value) == ("Config field 'model.pooling' must be 'attention' or 'last'; "
-                            "got 'max'.")
+    assert str(e.value) == ("Config field 'model.pooling' must be 'attention', 'last' or "
+                            "'concat'; got 'max'.")
     with pytest.raises(ConfigError, match=r"'data.sources' must be a non-empty list"):
         ClassificationConfig.from_dict({"data": {"sources": ["twitter"]}})
     with pytest.raises(ConfigError, match=r"'data.path' must name a TSV file"):
@@ -133,7 +133,8 @@ def _tokens():
     return np.array([[5, 6, 7, 0], [8, 9, 0, 0], [0, 0, 0, 0]], "int32")
 
 
-@pytest.mark.parametrize("pooling, members", [("attention", 1), ("last", 1), ("attention", 3)])
+@pytest.mark.parametrize("pooling, members", [("attention", 1), ("last", 1), ("concat", 1),
+                                              ("attention", 3)])
 def test_model_roundtrips_and_trains(pooling, members, tmp_path):
     model = RecurrentClassifier(30, 3, embedding_dim=8, units=4, pooling=pooling,
                                 embedding_dropout=0.1, dropout=0.1, members=members)
@@ -182,6 +183,23 @@ def test_attention_pooling_holds_up_on_its_own():
     assert np.all(weights.numpy()[1, 2:] == 0)
 
 
+def test_concat_pooling_reads_the_last_states_max_and_mean():
+    values = np.random.default_rng(0).normal(size=(2, 5, 6)).astype("float32")
+    mask = np.array([[True] * 5, [True, True, False, False, False]])
+    # No weights: nothing to train.
+    pool = harness.run_layer_test(ConcatPooling, [values], {"mask": mask},
+                                  expected_shapes=[(2, 18)], train=False)
+    out = pool(values, mask=mask).numpy()
+    row = values[1, :2]  # the real steps of the second sentence
+    np.testing.assert_allclose(out[1], np.concatenate(
+        [row[1, :3], row[0, 3:], row.max(0), row.mean(0)]), rtol=1e-6)
+    np.testing.assert_allclose(out[0, 6:12], values[0].max(0), rtol=1e-6)
+    # The padding never counts, whatever it holds.
+    noisy = values.copy()
+    noisy[1, 2:] = 100.0
+    np.testing.assert_allclose(pool(noisy, mask=mask).numpy(), out, rtol=1e-6)
+
+
 def test_dtype_policy_is_part_of_the_model_config(tmp_path):
     reloaded = harness.assert_reloads_with_its_policy(
         lambda: RecurrentClassifier(30, 3, embedding_dim=8, units=4, members=2), _tokens(),
@@ -193,7 +211,7 @@ def test_model_argument_errors():
     with pytest.raises(ValueError) as e:
         RecurrentClassifier(30, 1)
     assert str(e.value) == "Argument `num_classes` must be an integer >= 2; got num_classes=1."
-    with pytest.raises(ValueError, match=r"`pooling` must be 'attention' or 'last'; "
+    with pytest.raises(ValueError, match=r"`pooling` must be 'attention', 'last' or 'concat'; "
                                          r"got pooling='mean'"):
         RecurrentClassifier(30, 2, pooling="mean")
     with pytest.raises(ValueError, match=r"`members` must be a positive integer; got members=0"):
@@ -387,8 +405,9 @@ def test_members_train_separately_and_average(tmp_path):
     # The combined model is the normalised geometric mean of its members.
     tokens = clf._encode(["great plot", "so awful"])[0].to_tensor()
     mask, has_tokens = keras.ops.not_equal(tokens, 0), np.ones((2, 1), "float32")
-    from text.classification.model import _member_forward
-    logs = [_member_forward(parts, tokens, mask, has_tokens, training=False)[0]
+    from text.classification.model import _member_encode, _member_head
+    logs = [_member_head(parts, _member_encode(parts, tokens, mask, training=False), mask,
+                         has_tokens, training=False)[0]
             for parts in clf.model._members]
     expected = keras.ops.softmax((logs[0] + logs[1]) / 2).numpy()
     np.testing.assert_allclose(clf.model(tokens).numpy(), expected, atol=1e-5)
@@ -418,7 +437,7 @@ def test_keyword_overrides_of_the_config():
     assert config.model.units == 8 and clf.config.model.embedding_dim == 16
     with pytest.raises(TypeError, match=r"Unknown SentenceClassifier argument\(s\) \['unit'\]"):
         SentenceClassifier(unit=4)
-    with pytest.raises(ConfigError, match=r"'model.pooling' must be 'attention' or 'last'"):
+    with pytest.raises(ConfigError, match=r"'model.pooling' must be 'attention', 'last' or "):
         SentenceClassifier(pooling="max")
 
 

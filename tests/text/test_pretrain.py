@@ -97,6 +97,14 @@ def test_config_fields_are_checked():
                             "got 1.5.")
     with pytest.raises(ConfigError, match=r"'pretrain.anchor' must be >= 0; got -1"):
         ClassificationConfig.from_dict({"pretrain": {"anchor": -1}})
+    with pytest.raises(ConfigError, match=r"'pretrain.lm_weight' must be >= 0; got -0.5"):
+        ClassificationConfig.from_dict({"pretrain": {"lm_weight": -0.5}})
+    with pytest.raises(ConfigError) as e:
+        ClassificationConfig.from_dict({"pretrain": {"corpus": ["a.txt"], "lm_weight": 0.1},
+                                        "model": {"pooling": "last"}})
+    assert str(e.value) == ("Config field 'model.pooling' must be 'attention' or 'concat' with "
+                            "pretrain.lm_weight > 0 (the language-model loss reads every "
+                            "step); got 'last'.")
     cfg = ClassificationConfig.from_dict({"pretrain": {"corpus": [{"path": "x.tsv",
                                                                     "column": 0}]}})
     assert ClassificationConfig.from_dict(cfg.to_dict()) == cfg
@@ -209,6 +217,52 @@ def test_embedding_rate_and_anchor_hold_the_pretrained_weights(pretrained, tmp_p
     for name in ("embedding", "encoder"):
         assert free[name] > 0.0
         assert anchored[name] < 0.5 * free[name], (name, anchored, free)
+
+
+def test_language_model_loss_stays_on_while_fine_tuning(pretrained, tmp_path):
+    cfg, _, pre = pretrained
+    lm = pre.language_model()
+    train, val = _labelled(64, 1, (GOOD, BAD)), _labelled(16, 2, (GOOD, BAD))
+    clf = SentenceClassifier(cfg, epochs=1, unfreeze_epochs=0, lm_weight=0.5)
+    clf._pretrained = pre
+    clf.tokenizer, clf.labels = pre.tokenizer, ["neg", "pos"]
+    clf.model = clf._build_model()
+    clf._initialize(clf.model)
+    trainer = clf._trained_model()
+    # It starts from the pretrained heads, and its training loss is the
+    # language model's on the classifier's own encoder, weighted.
+    for side in ("forward", "backward"):
+        for a, b in zip(trainer.heads[0][0 if side == "forward" else 1].get_weights(),
+                        lm.get_layer(f"{side}_head").get_weights()):
+            np.testing.assert_array_equal(a, b)
+    tokens = clf._encode(_unlabeled(8, 5))[0].to_tensor()
+    probs = trainer(tokens, training=True)
+    assert len(trainer.losses) == 1
+    expected = pretrain_lib.language_model_loss(tokens, lm(tokens))
+    np.testing.assert_allclose(float(trainer.losses[0]), 0.5 * float(expected), rtol=1e-4)
+    np.testing.assert_allclose(probs.numpy(), clf.model(tokens).numpy(), atol=1e-6)
+    trainer(tokens)  # inference: the classifier alone
+    assert not trainer.losses
+    with pytest.raises(ValueError, match=r"`lm_weight` must be positive; got lm_weight=0"):
+        pretrain_lib.ClassifierWithLanguageModel(clf.model, 0)
+
+    # Fine-tuned with it, the encoder stays a better language model of the
+    # corpus than fine-tuned without, and the classifier still learns.
+    def lm_loss_after(clf):
+        member = clf.model._members[0]
+        tuned = pre.language_model()
+        tuned.get_layer("embedding").set_weights(member[0].get_weights())
+        tuned.get_layer("encoder").set_weights(member[2].get_weights())
+        return float(pretrain_lib.language_model_loss(tokens, tuned(tokens)))
+
+    kept = SentenceClassifier(cfg, epochs=3, unfreeze_epochs=0, learning_rate=0.03,
+                              lm_weight=1.0).fit(train, val, run_dir=str(tmp_path / "kept"))
+    free = SentenceClassifier(cfg, epochs=3, unfreeze_epochs=0, learning_rate=0.03).fit(
+        train, val, run_dir=str(tmp_path / "free"))
+    assert lm_loss_after(kept) < lm_loss_after(free)
+    test = _labelled(60, 3, (GOOD, BAD))
+    assert kept.evaluate(test)["accuracy"] >= 0.8, free.evaluate(test)["accuracy"]
+    assert kept._lm is None  # not kept past fit
 
 
 def test_adapting_to_the_task_sentences_first(pretrained, tmp_path):

@@ -15,5 +15,6 @@ Example:
 """
 
 from text.classification.baselines import tfidf_baseline  # noqa: F401
-from text.classification.model import AttentionPooling, RecurrentClassifier  # noqa: F401
+from text.classification.model import (AttentionPooling, ConcatPooling,  # noqa: F401
+                                       RecurrentClassifier)
 from text.classification.pipeline import Predictions, SentenceClassifier  # noqa: F401

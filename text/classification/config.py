@@ -15,6 +15,8 @@ from text.data import check_sample_sentences, check_split_fields
 
 CLASSIFICATION_DATASETS = ("uci_sentiment", "tsv")
 SENTIMENT_SOURCES = ("amazon", "imdb", "yelp")
+#: How the classifier pools its encoder outputs into one sentence vector.
+POOLINGS = ("attention", "last", "concat")
 
 
 @dataclasses.dataclass
@@ -107,7 +109,8 @@ class ClassificationModelConfig:
     """Args: the network (see `text.classification.model.RecurrentClassifier`):
         embedding_dim, units (per direction), num_layers, cell_type,
         pooling ("attention": a learned query attends over the encoder's
-        outputs; "last": the final states of both directions),
+        outputs; "last": the final states of both directions; "concat":
+        ULMFiT's final states, max and mean over the steps),
         embedding_dropout (drops whole token vectors in training), dropout
         (between layers and before the head), members (a small ensemble:
         that many networks, trained one after another with seeds
@@ -132,8 +135,8 @@ class ClassificationModelConfig:
                   "must be positive")
         check(self.cell_type in ("gru", "lstm"), "model.cell_type", self.cell_type,
               "must be 'gru' or 'lstm'")
-        check(self.pooling in ("attention", "last"), "model.pooling", self.pooling,
-              "must be 'attention' or 'last'")
+        check(self.pooling in POOLINGS, "model.pooling", self.pooling,
+              "must be 'attention', 'last' or 'concat'")
         for field in ("embedding_dropout", "dropout", "label_smoothing"):
             check(0 <= getattr(self, field) < 1, f"model.{field}", getattr(self, field),
                   "must be in [0, 1)")
@@ -178,6 +181,11 @@ class ClassificationPretrainConfig:
             `w0` rather than toward zero (0: off). On the UCI sentiment
             sentences both hurt across domains (README, the pretrained
             classifier's study), so both are off by default.
+        lm_weight: SiATL (Chronopoulou et al., 2019): fine-tuning also
+            minimises this weight times the pretrained language model's loss
+            on the training batches, read from the classifier's own encoder
+            by the pretrained heads (0: off; needs `model.pooling`
+            "attention" or "concat", which read every step).
     """
 
     corpus: List[Any] = dataclasses.field(default_factory=list)
@@ -196,6 +204,7 @@ class ClassificationPretrainConfig:
     unfreeze_epochs: int = 1
     embedding_rate: float = 1.0
     anchor: float = 0.0
+    lm_weight: float = 0.0
 
     def validate(self):
         from text.classification.pretrain import corpus_entries
@@ -225,6 +234,7 @@ class ClassificationPretrainConfig:
         check(0 <= self.embedding_rate <= 1, "pretrain.embedding_rate", self.embedding_rate,
               "must be in [0, 1]")
         check(self.anchor >= 0, "pretrain.anchor", self.anchor, "must be >= 0")
+        check(self.lm_weight >= 0, "pretrain.lm_weight", self.lm_weight, "must be >= 0")
 
 
 def _default_classification_train():
@@ -255,6 +265,10 @@ class ClassificationConfig(Config):
             # the word it predicts (see text.classification.pretrain).
             check(self.model.num_layers == 1, "model.num_layers", self.model.num_layers,
                   "must be 1 with pretraining (pretrain.corpus set)")
+            check(not self.pretrain.lm_weight or self.model.pooling != "last",
+                  "model.pooling", self.model.pooling,
+                  "must be 'attention' or 'concat' with pretrain.lm_weight > 0 (the "
+                  "language-model loss reads every step)")
             check(not self.data.shards, "data.shards", self.data.shards,
                   "cannot be combined with pretrain.corpus yet (pretrain, then fine-tune "
                   "in memory)")

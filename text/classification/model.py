@@ -3,8 +3,8 @@ probabilities out.
 
 `RecurrentClassifier` embeds subword ids, runs the shared bidirectional
 `RecurrentEncoder`, pools the sequence into one vector (`AttentionPooling`,
-a learned-query attention over every step, or the last states of both
-directions) and ends in a float32 softmax head; with `members > 1` it is a
+a learned-query attention over every step; the last states of both
+directions; or `ConcatPooling`, those with the max and mean) and ends in a float32 softmax head; with `members > 1` it is a
 small ensemble of such networks averaged in one graph.
 
 Example:
@@ -23,6 +23,7 @@ from pipelines import precision
 from pipelines.blocks import Attention, FunctionalModel, RecurrentEncoder
 from pipelines.tokenizers import PAD_ID
 from pipelines.validation import check_argument, check_positive_ints
+from text.classification.config import POOLINGS
 
 
 @keras.saving.register_keras_serializable(package="text")
@@ -78,6 +79,49 @@ class AttentionPooling(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="text")
+class ConcatPooling(keras.layers.Layer):
+    """Pools a bidirectional sequence into one vector as ULMFiT's head does:
+    the final state of each direction, the maximum and the mean over the
+    real steps, side by side.
+
+    `values [batch, steps, 2 * units]` (forward half first, as
+    `RecurrentEncoder` returns it) + boolean `mask [batch, steps]` (at least
+    one real step per row) -> `[batch, 6 * units]`: the forward half at the
+    last real step, the backward half at step 0 (where the backward pass
+    ends), then the max and the mean of the whole width over the real steps.
+    Max and mean read every step, so no word is lost to a last state that
+    has forgotten it; the last states keep the order the pass read.
+
+    Example:
+
+    >>> pool = ConcatPooling()
+    >>> values = np.arange(12, dtype="float32").reshape(1, 3, 4)
+    >>> pool(values, mask=np.array([[True, True, False]])).numpy().tolist()
+    [[4.0, 5.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 2.0, 3.0, 4.0, 5.0]]
+    """
+
+    def call(self, values, mask=None):
+        if mask is None:
+            mask = ops.ones(ops.shape(values)[:2], dtype="bool")
+        half = ops.shape(values)[-1] // 2
+        last = ops.maximum(ops.sum(ops.cast(mask, "int32"), axis=1) - 1, 0)
+        forward_last = ops.take_along_axis(values, last[:, None, None], axis=1)[:, 0, :half]
+        backward_first = values[:, 0, half:]
+        real = mask[..., None]
+        # A large negative of the values' dtype (float16 too) for the max.
+        maximum = ops.max(ops.where(real, values, ops.cast(-1e4, values.dtype)), axis=1)
+        weights = ops.cast(real, values.dtype)
+        mean = ops.sum(values * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
+        return ops.concatenate([forward_last, backward_first, maximum, mean], axis=-1)
+
+    def compute_output_shape(self, values_shape):
+        return (values_shape[0], None if values_shape[-1] is None else 3 * values_shape[-1])
+
+    def compute_mask(self, values, mask=None):
+        return None
+
+
 def _token_masks(tokens, pad_id):
     """`(mask, has_tokens)`: the real steps, with step 0 always counted so no
     row is empty (a zero-length sequence is not valid for the fused cuDNN
@@ -88,22 +132,43 @@ def _token_masks(tokens, pad_id):
     return ops.logical_or(real, first), has_tokens
 
 
-def _member_forward(parts, tokens, mask, has_tokens, embedded=None, training=None):
-    """One member: tokens -> `(log-probabilities [batch, classes], pooling
-    weights [batch, steps] or None)`."""
-    embedding, token_dropout, encoder, pooling, dropout, head = parts
+def _member_encode(parts, tokens, mask, embedded=None, training=None):
+    """One member's encoder outputs for `tokens` (or for precomputed token
+    vectors `embedded`): `[batch, steps, 2 * units]`, or the last states
+    `[batch, 2 * units]` when the model pools with "last"."""
+    embedding, token_dropout, encoder = parts[:3]
     x = embedding(tokens) if embedded is None else embedded
     x = token_dropout(x, training=training)
-    encoded = encoder(x, mask=mask, training=training)
+    return encoder(x, mask=mask, training=training)
+
+
+def _member_head(parts, encoded, mask, has_tokens, training=None):
+    """One member's pooling and head over its encoder outputs:
+    `(log-probabilities [batch, classes], pooling weights [batch, steps] or
+    None)`."""
+    pooling, dropout, head = parts[3:]
     weights = None
-    if pooling is not None:
+    if isinstance(pooling, AttentionPooling):
         encoded, weights = pooling(encoded, mask=mask)
         weights = weights * has_tokens
+    elif pooling is not None:
+        encoded = pooling(encoded, mask=mask)
     # A sentence with no tokens pools to zeros: the head answers with its
     # bias alone (the model's prior), the same in every batch.
     pooled = encoded * ops.cast(has_tokens, encoded.dtype)
     logits = head(dropout(pooled, training=training))
     return ops.log_softmax(logits, axis=-1), weights
+
+
+def _combine(log_probs, weights):
+    """The members' log-probabilities averaged (see `_forward`), softmaxed;
+    and their pooling weights averaged (or None)."""
+    mean = log_probs[0] if len(log_probs) == 1 else ops.mean(ops.stack(log_probs, 1), axis=1)
+    probabilities = ops.softmax(mean, axis=-1)
+    if weights[0] is None:
+        return probabilities, None
+    return probabilities, weights[0] if len(weights) == 1 else ops.mean(
+        ops.stack(weights, 1), axis=1)
 
 
 def _forward(members, tokens, pad_id, embedded=None, training=None):
@@ -120,22 +185,19 @@ def _forward(members, tokens, pad_id, embedded=None, training=None):
     mask, has_tokens = _token_masks(tokens, pad_id)
     log_probs, weights = [], []
     for k, parts in enumerate(members):
-        lp, w = _member_forward(parts, tokens, mask, has_tokens,
-                                None if embedded is None else embedded[k], training)
+        encoded = _member_encode(parts, tokens, mask,
+                                 None if embedded is None else embedded[k], training)
+        lp, w = _member_head(parts, encoded, mask, has_tokens, training)
         log_probs.append(lp)
         weights.append(w)
-    mean = log_probs[0] if len(members) == 1 else ops.mean(ops.stack(log_probs, 1), axis=1)
-    probabilities = ops.softmax(mean, axis=-1)
-    if weights[0] is None:
-        return probabilities, None
-    return probabilities, weights[0] if len(members) == 1 else ops.mean(
-        ops.stack(weights, 1), axis=1)
+    return _combine(log_probs, weights)
 
 
 @keras.saving.register_keras_serializable(package="text")
 class RecurrentClassifier(FunctionalModel):
     """Subword ids in, class probabilities out: embedding, bidirectional
-    recurrent encoder, attention or last-state pooling, float32 softmax head.
+    recurrent encoder, attention, last-state or concat pooling, float32
+    softmax head.
 
     Input: int32 `tokens [batch, steps]`, padded with `pad_id`. Output:
     float32 probabilities `[batch, num_classes]` (float32 under mixed
@@ -157,8 +219,9 @@ class RecurrentClassifier(FunctionalModel):
         num_layers: stacked bidirectional layers (residual wherever the
             widths match, so also the first when `embedding_dim == 2 * units`).
         cell_type: "gru" or "lstm".
-        pooling: "attention" (learned-query attention over all steps) or
-            "last" (final states of both directions).
+        pooling: "attention" (learned-query attention over all steps),
+            "last" (final states of both directions) or "concat" (ULMFiT's:
+            the final states, max and mean over the steps, `ConcatPooling`).
         embedding_dropout: in training, drops whole token vectors (word
             dropout), a strong regulariser on small data.
         dropout: between recurrent layers and before the head.
@@ -182,8 +245,8 @@ class RecurrentClassifier(FunctionalModel):
                             num_layers=num_layers, members=members)
         check_argument(isinstance(num_classes, int) and num_classes >= 2, "num_classes",
                        num_classes, "must be an integer >= 2")
-        check_argument(pooling in ("attention", "last"), "pooling", pooling,
-                       "must be 'attention' or 'last'")
+        check_argument(pooling in POOLINGS, "pooling", pooling,
+                       "must be 'attention', 'last' or 'concat'")
         for name, value in (("embedding_dropout", embedding_dropout), ("dropout", dropout)):
             check_argument(0.0 <= value < 1.0, name, value, "must be in [0, 1)")
 
@@ -201,10 +264,13 @@ class RecurrentClassifier(FunctionalModel):
                     embedding_dropout, noise_shape=(None, None, 1), name=f"token_dropout{sfx}")
                 encoder = RecurrentEncoder(units, num_layers=num_layers, cell_type=cell_type,
                                            bidirectional=True, residual=True, dropout=dropout,
-                                           return_sequences=pooling == "attention",
+                                           return_sequences=pooling != "last",
                                            name=f"encoder{sfx}")
-                pooler = (AttentionPooling(2 * units, name=f"attention_pooling{sfx}")
-                          if pooling == "attention" else None)
+                pooler = None
+                if pooling == "attention":
+                    pooler = AttentionPooling(2 * units, name=f"attention_pooling{sfx}")
+                elif pooling == "concat":
+                    pooler = ConcatPooling(name=f"concat_pooling{sfx}")
                 head_dropout = keras.layers.Dropout(dropout, name=f"head_dropout{sfx}")
                 # Logits and the softmax over them in float32 under mixed precision.
                 head = keras.layers.Dense(num_classes, dtype=precision.HEAD_DTYPE,

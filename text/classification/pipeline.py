@@ -117,6 +117,9 @@ class SentenceClassifier(SentencePipeline):
     #: The `pretrain.PretrainedEncoder` that `fit` starts from (with
     #: `pretrain.corpus` set), else None.
     _pretrained = None
+    #: The pretrained (adapted) language model the network was initialised
+    #: from, while `fit` runs.
+    _lm = None
     #: What the encoder was pretrained on (`pretrain.summary`; saved with
     #: the classifier and in the export's metadata), or None.
     pretraining = None
@@ -216,8 +219,9 @@ class SentenceClassifier(SentencePipeline):
 
     def _initialize(self, model):
         # Fine-tuning starts from the pretrained embedding and encoder.
+        self._lm = None
         if self._pretrained is not None:
-            lm = self._pretrained.language_model()
+            lm = self._lm = self._pretrained.language_model()
             strength = self.config.pretrain.anchor
             for parts in model._members:
                 self._pretrained.copy_into(parts[0], parts[2], lm)
@@ -225,6 +229,15 @@ class SentenceClassifier(SentencePipeline):
                     for layer in (parts[0], parts[2]):
                         for v in layer.trainable_variables:
                             v.regularizer = AnchorRegularizer(strength, v.numpy())
+
+    def _trained_model(self):
+        # SiATL: the language model's heads stay on during fine-tuning.
+        weight = self.config.pretrain.lm_weight
+        if self._lm is None or not weight:
+            return self.model
+        heads = [tuple(self._lm.get_layer(f"{side}_head").get_weights()
+                       for side in ("forward", "backward"))] * self.model.members
+        return pretrain_lib.ClassifierWithLanguageModel(self.model, weight, heads=heads)
 
     def _rate_groups(self, model):
         """Top to bottom: the new layers (pooling, head), the encoders, the
@@ -308,7 +321,10 @@ class SentenceClassifier(SentencePipeline):
     def _fit_networks(self, train, val, run_dir):
         if self.config.model.members > 1:
             return self._fit_members(train, val, run_dir)
-        return super().fit(train, val, run_dir=run_dir)
+        try:
+            return super().fit(train, val, run_dir=run_dir)
+        finally:
+            self._lm = None  # needed only to initialise the network
 
     def _split(self, train, val):
         cfg = self.config

@@ -153,6 +153,22 @@ def corpus_signature(items, data_dir=None):
 
 
 # ------------------------------------------------------------------ the model
+def language_model_loss(tokens, logits, pad_id=PAD_ID):
+    """The bidirectional language model's loss: the mean cross-entropy of
+    every real next subword (`logits[..., 0, :]`) and previous subword
+    (`logits[..., 1, :]`) of `tokens [batch, steps]`, padding left out."""
+    tokens = ops.cast(tokens, "int32")
+    logits = ops.cast(logits, "float32")
+    pad = ops.full_like(tokens[:, :1], pad_id)
+    after = ops.concatenate([tokens[:, 1:], pad], axis=1)
+    before = ops.concatenate([pad, tokens[:, :-1]], axis=1)
+    targets = ops.stack([after, before], axis=2)
+    real = ops.cast(ops.not_equal(targets, pad_id), "float32")
+    # Padding targets read id 0's logit and are masked out of the mean.
+    ce = ops.sparse_categorical_crossentropy(targets, logits, from_logits=True)
+    return ops.sum(ce * real) / ops.maximum(ops.sum(real), 1.0)
+
+
 @keras.saving.register_keras_serializable(package="text")
 class BidirectionalLanguageModel(FunctionalModel):
     """Subword ids in, next- and previous-subword logits out: the
@@ -222,16 +238,7 @@ class BidirectionalLanguageModel(FunctionalModel):
         self.pad_id = pad_id
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        tokens = ops.cast(y, "int32")
-        logits = ops.cast(y_pred, "float32")
-        pad = ops.full_like(tokens[:, :1], self.pad_id)
-        after = ops.concatenate([tokens[:, 1:], pad], axis=1)
-        before = ops.concatenate([pad, tokens[:, :-1]], axis=1)
-        targets = ops.stack([after, before], axis=2)
-        real = ops.cast(ops.not_equal(targets, self.pad_id), "float32")
-        # Padding targets read id 0's logit and are masked out of the mean.
-        ce = ops.sparse_categorical_crossentropy(targets, logits, from_logits=True)
-        total = ops.sum(ce * real) / ops.maximum(ops.sum(real), 1.0)
+        total = language_model_loss(y, y_pred, self.pad_id)
         if self.losses:
             total = total + ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
         return total
@@ -240,6 +247,99 @@ class BidirectionalLanguageModel(FunctionalModel):
         return {**super().get_config(), "vocab_size": self.vocab_size,
                 "embedding_dim": self.embedding_dim, "units": self.units,
                 "cell_type": self.cell_type, "dropout": self.dropout, "pad_id": self.pad_id}
+
+
+class ClassifierWithLanguageModel(keras.Model):
+    """Fine-tuning with the language model kept on (SiATL, Chronopoulou et
+    al., 2019): a training-only wrapper of a `RecurrentClassifier` whose loss
+    is the classifier's plus `lm_weight` times the bidirectional language
+    model's loss of each member's own encoder outputs on the same batch,
+    read by the pretrained forward and backward heads. The second loss keeps
+    the encoder a language model of the text it fine-tunes on while the few
+    labels move it, a regulariser that, unlike L2-SP, pulls toward what the
+    encoder does rather than toward its old weights.
+
+    It outputs the classifier's probabilities (the compiled loss and metrics
+    read them); the language-model loss is added in training only, so the
+    validation loss that picks the best epoch is the classifier's alone.
+    The classifier's layers are shared, so training the wrapper trains the
+    classifier; only the classifier is saved and exported.
+
+    Args:
+        classifier: a built `RecurrentClassifier` whose pooling reads every
+            step ("attention" or "concat"), with one bidirectional layer.
+        lm_weight: the language-model loss's weight (> 0).
+        heads: per member, the `(forward, backward)` head weights to start
+            from (`[kernel, bias]` lists, from the pretrained language
+            model); None: freshly initialised.
+
+    Example:
+
+    >>> from text.classification.model import RecurrentClassifier
+    >>> clf = RecurrentClassifier(40, 2, embedding_dim=8, units=4)
+    >>> trainer = ClassifierWithLanguageModel(clf, 0.5)
+    >>> tokens = np.array([[5, 6, 7, 0]], "int32")
+    >>> tuple(trainer(tokens).shape), len(trainer.losses)
+    ((1, 2), 0)
+    >>> _ = trainer(tokens, training=True); len(trainer.losses)
+    1
+    """
+
+    def __init__(self, classifier, lm_weight, heads=None, **kwargs):
+        super().__init__(**kwargs)
+        check_argument(classifier.pooling != "last" and classifier.num_layers == 1,
+                       "classifier", f"pooling={classifier.pooling!r}, "
+                       f"num_layers={classifier.num_layers}",
+                       "must pool every step ('attention' or 'concat') over one layer")
+        check_argument(lm_weight > 0, "lm_weight", lm_weight, "must be positive")
+        check_argument(heads is None or len(heads) == classifier.members, "heads",
+                       None if heads is None else len(heads),
+                       f"must hold one (forward, backward) pair per member "
+                       f"({classifier.members})")
+        self.classifier = classifier
+        self.lm_weight = float(lm_weight)
+        self.heads = []
+        for k in range(classifier.members):
+            sfx = "" if classifier.members == 1 else f"_{k}"
+            self.heads.append(tuple(
+                keras.layers.Dense(classifier.vocab_size, dtype=precision.HEAD_DTYPE,
+                                   name=f"{side}_head{sfx}")
+                for side in ("forward", "backward")))
+        units = classifier.units
+        for pair in self.heads:
+            for dense in pair:
+                dense.build((None, None, units))
+        if heads is not None:
+            for pair, weights in zip(self.heads, heads):
+                for dense, w in zip(pair, weights):
+                    dense.set_weights(w)
+        # Every part is built: the wrapper is too (checkpoints need its
+        # variables before the first batch).
+        self.built = True
+
+    @property
+    def _members(self):
+        return self.classifier._members
+
+    def call(self, tokens, training=None):
+        from text.classification.model import (_combine, _member_encode, _member_head,
+                                               _token_masks)
+
+        c = self.classifier
+        mask, has_tokens = _token_masks(tokens, c.pad_id)
+        log_probs, weights, lm_losses = [], [], []
+        for parts, (forward, backward) in zip(c._members, self.heads):
+            encoded = _member_encode(parts, tokens, mask, training=training)
+            lp, w = _member_head(parts, encoded, mask, has_tokens, training)
+            log_probs.append(lp)
+            weights.append(w)
+            if training:
+                logits = ops.stack([forward(encoded[..., :c.units]),
+                                    backward(encoded[..., c.units:])], axis=2)
+                lm_losses.append(language_model_loss(tokens, logits, c.pad_id))
+        if training:
+            self.add_loss(self.lm_weight * ops.mean(ops.stack(lm_losses)))
+        return _combine(log_probs, weights)[0]
 
 
 # ------------------------------------------------------------- the pretrained
