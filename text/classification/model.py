@@ -4,8 +4,9 @@ probabilities out.
 `RecurrentClassifier` embeds subword ids, runs the shared bidirectional
 `RecurrentEncoder`, pools the sequence into one vector (`AttentionPooling`,
 a learned-query attention over every step; the last states of both
-directions; or `ConcatPooling`, those with the max and mean) and ends in a float32 softmax head; with `members > 1` it is a
-small ensemble of such networks averaged in one graph.
+directions; or `ConcatPooling`, those with the max and mean) and ends in a
+float32 softmax head; with `members > 1` it is a small ensemble of such
+networks averaged in one graph.
 
 Example:
 

@@ -48,6 +48,7 @@ from pipelines.data import data_dir as default_data_dir, padded_batches, sha256_
 from pipelines.files import atomic_write_text, dumps_json, read_json, utf8_lines
 from pipelines.tokenizers import PAD_ID, SubwordTokenizer
 from pipelines.validation import check_argument, check_positive_ints
+from text.classification.model import _combine, _member_encode, _member_head, _token_masks
 
 log = logging.getLogger(__name__)
 
@@ -322,9 +323,6 @@ class ClassifierWithLanguageModel(keras.Model):
         return self.classifier._members
 
     def call(self, tokens, training=None):
-        from text.classification.model import (_combine, _member_encode, _member_head,
-                                               _token_masks)
-
         c = self.classifier
         mask, has_tokens = _token_masks(tokens, c.pad_id)
         log_probs, weights, lm_losses = [], [], []
