@@ -366,6 +366,24 @@ class Forecaster(Pipeline):
                 f"model.cycle={name!r} needs one row per step of {name} (period {period}): "
                 f"the training rows' {name} advances by {steps.tolist()[:5]} per row.")
 
+    def _check_cycle_future(self, future):
+        """The learned cycle reads its phase at the first forecast step and
+        advances it one per step: say so when the given future calendar
+        values do not (a gap, a repeated hour), instead of forecasting the
+        wrong hours' cycle."""
+        name = self.config.model.cycle
+        period = data.CALENDAR[name]
+        values = future[..., self.future_covariates.index(name)]
+        steps = np.mod(np.round(np.diff(values, axis=1)), period)
+        bad = np.argwhere(steps != 1)
+        if len(bad):
+            window, step = bad[0]
+            raise ValueError(
+                f"model.cycle={name!r} needs one step of {name} per forecast step: the future "
+                f"covariate {name!r} goes from {values[window, step]:g} to "
+                f"{values[window, step + 1]:g} at step {step + 1} (window {window}); each "
+                f"step must add 1 (mod {period}).")
+
     def _prepare(self, train, val):
         cfg = self.config
         (t, past, future), (vt, vpast, vfuture) = (self._series_parts(train),
@@ -512,6 +530,8 @@ class Forecaster(Pipeline):
             _, step, col = np.argwhere(bad)[0]
             raise ValueError(f"The future covariates contain NaN or infinite values (first "
                              f"at step {step}, column {names[col]!r}).")
+        if self.config.model.cycle is not None:
+            self._check_cycle_future(future)
         x = {"history": self._scaled(batch), "future_covariates": self._future_features(future)}
         if self.past_covariates:
             x["past_covariates"] = self._past_features(batch)
@@ -751,6 +771,23 @@ class Forecaster(Pipeline):
             # back into the check above) gives the model its static shape.
             return tf.reshape(value, [-1, *shapes[name]])
 
+        cycle = self.config.model.cycle
+
+        def consecutive(raw):
+            # As `_check_cycle_future`: the cycle's phase must advance by one
+            # per forecast step.
+            values = raw[..., future_names.index(cycle)]
+            steps = tf.math.floormod(tf.round(values[:, 1:] - values[:, :-1]),
+                                     float(data.CALENDAR[cycle]))
+            check = tf.debugging.Assert(
+                tf.reduce_all(tf.equal(steps, 1.0)),
+                # No quotes: the Assert's message would print them escaped.
+                [f"model.cycle={cycle} needs one step of {cycle} per forecast step: each "
+                 f"step of the future covariate {cycle} must add 1 "
+                 f"(mod {data.CALENDAR[cycle]}); got", values], summarize=8)
+            with tf.control_dependencies([check]):
+                return tf.identity(raw)
+
         def future_features(raw):
             # The same features as `_future_features`, in the graph.
             parts = []
@@ -773,8 +810,10 @@ class Forecaster(Pipeline):
                     past = checked("past_covariates", past, batch)
                     x["past_covariates"] = (past - past_stats[:, 0]) / past_stats[:, 1]
                 if future is not None:
-                    x["future_covariates"] = future_features(
-                        checked("future_covariates", future, batch))
+                    future = checked("future_covariates", future, batch)
+                    if cycle is not None:
+                        future = consecutive(future)
+                    x["future_covariates"] = future_features(future)
             out = tf.cast(model(x, training=False), tf.float32)
             point = out if half is None else out[..., half]
             result = {"forecast": point * scale + mean}

@@ -244,6 +244,27 @@ def test_learned_cycle_learns_the_daily_shape(tmp_path):
     harness.run_pipeline_test(
         f, (series[:900], series[900:912, 1:]), tmp_path, sample=f.sample_windows(test, n=2),
         predict=lambda p, x: p.predict(x[0], future_covariates=x[1]))
+    # The cycle's phase is read at the first forecast step and advanced one
+    # per step: future hours with a gap are refused, in Python and in the
+    # export, instead of forecasting the wrong hours' cycle (midnight wraps).
+    history, hours = series[1000 - 12:1000], series[1000:1012, 1:].copy()
+    assert hours[0, 0] == 16 and hours[-1, 0] == 3
+    gap = hours.copy()
+    gap[5:] += 1  # 21 -> 23
+    with pytest.raises(ValueError, match=r"^model.cycle='hour_of_day' needs one step of "
+                                         r"hour_of_day per forecast step: the future covariate "
+                                         r"'hour_of_day' goes from 20 to 22 at step 5 \(window "
+                                         r"0\); each step must add 1 \(mod 24\).$"):
+        f.predict(history, future_covariates=gap)
+    loaded = tf.saved_model.load(str(tmp_path / "export"))  # kept: serve needs its variables
+    serve = loaded.serve
+    np.testing.assert_allclose(serve(history=history[None, :, :1], future_covariates=hours[None])[
+        "forecast"].numpy()[0], f.predict(history, future_covariates=hours), atol=1e-4)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"model.cycle=hour_of_day needs one step of hour_of_day per "
+                             r"forecast step: each step of the future covariate hour_of_day "
+                             r"must add 1 \(mod 24\); got\] \[\[16 17 18 19 20 22 23 24"):
+        serve(history=history[None, :, :1], future_covariates=gap[None])
 
     daily = series.copy()
     daily[:, 1] = 0  # one row per day, each at midnight
