@@ -92,6 +92,17 @@ def run_models(configs, split, run_dir, seed):
                      "seconds": time.time() - start, "epochs": len(clf.history)}
         fitted[key] = clf
         print(key, json.dumps(rows[key]), flush=True)
+        if clf.ngrams is not None:
+            # The same classifier without its n-gram part: what the network
+            # alone answers.
+            ngrams, clf.ngrams = clf.ngrams, None
+            clf._forget_functions()
+            score = clf.evaluate(split["test"])
+            rows[key + "_network"] = {"accuracy": score["accuracy"],
+                                      "macro_f1": score["macro_f1"]}
+            clf.ngrams = ngrams
+            clf._forget_functions()
+            print(key + "_network", json.dumps(rows[key + "_network"]), flush=True)
     start = time.time()
     base = tfidf_baseline(split["train"], split["test"], split["val"], seed=seed)
     rows["tfidf"] = {"accuracy": base["accuracy"], "macro_f1": base["macro_f1"],
@@ -174,12 +185,19 @@ def main(argv=None):
              "pretrained": f"recurrent, pretrained + fine-tuned "
                            f"({pre_cfg.model.members} members)",
              "tfidf": "TF-IDF 1-2 grams + logistic regression"}
+    weight = pre_cfg.model.ngram_weight
+    if weight:
+        names["pretrained"] = (f"recurrent, pretrained + fine-tuned ({pre_cfg.model.members} "
+                               f"members) + n-grams (weight {weight:g})")
+        names["pretrained_network"] = "  its network alone (no n-grams)"
+    keys = [k for k in ("scratch", "pretrained", "pretrained_network", "tfidf")
+            if k in names]
     header = ["model"] + ([f"in domain ({sizes['test']} test)"] if in_domain else [])
     if cross:
         header += [f"{k} ({v['split']['test']} test)" for k, v in cross.items()]
         header += ["cross-domain mean"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for key in ("scratch", "pretrained", "tfidf"):
+    for key in keys:
         cells = [names[key]] + ([f"{in_domain[key]['accuracy']:.4f}"] if in_domain else [])
         if cross:
             accs = [v[key]["accuracy"] for v in cross.values()]
@@ -188,7 +206,7 @@ def main(argv=None):
     if cross:
         row["cross_domain_mean"] = {key: float(np.mean([v[key]["accuracy"]
                                                         for v in cross.values()]))
-                                    for key in ("scratch", "pretrained", "tfidf")}
+                                    for key in keys}
     lines += [
         "",
         f"accuracy; pretraining: {pretrained.info['sentences']} sentences, "

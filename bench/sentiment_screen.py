@@ -9,7 +9,9 @@ figures to report.
     PIPELINES_DATA_DIR=../shared/data python bench/sentiment_screen.py NAME [--set k=v ...]
 
 Prints each direction's test accuracy and their mean, and appends a line to
-bench/results/sentiment_screen.tsv.
+bench/results/sentiment_screen.tsv. `--ngram-weights 0 0.5 0.7` fits once
+and scores the same classifiers at each `model.ngram_weight` (0: the
+network alone), a line each.
 """
 
 import argparse
@@ -42,11 +44,21 @@ def main(argv=None):
     parser.add_argument("--members", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--ngram-weights", type=float, nargs="+", default=None,
+                        help="score the same fitted classifiers at each of these "
+                             "model.ngram_weight values (0: the network alone); one result "
+                             "line each")
     args = parser.parse_args(argv)
+    if args.ngram_weights and not all(0 <= w < 1 for w in args.ngram_weights):
+        parser.error(f"--ngram-weights must be in [0, 1); got {args.ngram_weights}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     overrides = args.overrides + [f"model.members={args.members}",
                                   f"pretrain.run_dir={os.path.abspath(args.pretrained_dir)}"]
-    scores = {}
+    if args.ngram_weights:
+        # Fitted once with the n-gram model; scored at each weight below.
+        overrides.append("model.ngram_weight=0.5")
+    weights = args.ngram_weights or [None]
+    per_weight = {w: {} for w in weights}
     for source, target in DIRECTIONS:
         cfg = load_config(args.config, overrides)
         split = cross_domain_split(cfg, source, target, args.data_dir)
@@ -54,16 +66,27 @@ def main(argv=None):
         shutil.rmtree(run_dir, ignore_errors=True)  # a screen starts fresh
         start = time.time()
         clf = SentenceClassifier(cfg).fit(split["train"], split["val"], run_dir=run_dir)
-        scores[f"{source}->{target}"] = round(clf.evaluate(split["test"])["accuracy"], 4)
-        print(args.name, source, "->", target, scores[f"{source}->{target}"],
-              f"{time.time() - start:.0f} s, {len(clf.history)} epochs", flush=True)
-    scores["mean"] = round(sum(scores.values()) / len(DIRECTIONS), 4)
-    print("RESULT", args.name, json.dumps(scores), " ".join(args.overrides), flush=True)
+        seconds, ngrams = time.time() - start, clf.ngrams
+        for w in weights:
+            if w is not None:
+                # Only the mixing changes: the same networks and n-grams.
+                clf.config.model.ngram_weight = w
+                clf.ngrams = ngrams if w > 0 else None
+                clf._forget_functions()
+            accuracy = round(clf.evaluate(split["test"])["accuracy"], 4)
+            per_weight[w][f"{source}->{target}"] = accuracy
+            print(args.name, source, "->", target, accuracy,
+                  "" if w is None else f"(ngram_weight {w:g})",
+                  f"{seconds:.0f} s, {len(clf.history)} epochs", flush=True)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "sentiment_screen.tsv"), "a",
-              encoding="utf-8") as f:
-        f.write(f"{args.name}\t{json.dumps(scores)}\t{' '.join(args.overrides)}\t"
-                f"members={args.members}\n")
+    for w, scores in per_weight.items():
+        scores["mean"] = round(sum(scores.values()) / len(DIRECTIONS), 4)
+        name = args.name if w is None else f"{args.name}@ngram_weight={w:g}"
+        print("RESULT", name, json.dumps(scores), " ".join(args.overrides), flush=True)
+        with open(os.path.join(HERE, "results", "sentiment_screen.tsv"), "a",
+                  encoding="utf-8") as f:
+            f.write(f"{name}\t{json.dumps(scores)}\t{' '.join(args.overrides)}\t"
+                    f"members={args.members}\n")
     return 0
 
 

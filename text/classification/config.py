@@ -116,7 +116,13 @@ class ClassificationModelConfig:
         that many networks, trained one after another with seeds
         `train.seed`, `train.seed + 1`, ..., averaged in one graph; it
         steadies results on small data at `members` times the training
-        time; 1 = one network), and label_smoothing of the loss.
+        time; 1 = one network), label_smoothing of the loss, and
+        ngram_weight: the share of a bag of word n-grams in the answer
+        (TF-IDF word 1-2 grams + logistic regression fitted on the training
+        split, C chosen on the validation split, computed in the graph:
+        `text.classification.ngrams.NgramModel`): the log-probabilities
+        are `(1 - w) * network + w * n-grams`, renormalised; 0: the network
+        alone.
     """
 
     embedding_dim: int = 256
@@ -128,6 +134,7 @@ class ClassificationModelConfig:
     dropout: float = 0.5
     members: int = 3
     label_smoothing: float = 0.0
+    ngram_weight: float = 0.0
 
     def validate(self):
         for field in ("embedding_dim", "units", "num_layers", "members"):
@@ -137,7 +144,7 @@ class ClassificationModelConfig:
               "must be 'gru' or 'lstm'")
         check(self.pooling in POOLINGS, "model.pooling", self.pooling,
               "must be 'attention', 'last' or 'concat'")
-        for field in ("embedding_dropout", "dropout", "label_smoothing"):
+        for field in ("embedding_dropout", "dropout", "label_smoothing", "ngram_weight"):
             check(0 <= getattr(self, field) < 1, f"model.{field}", getattr(self, field),
                   "must be in [0, 1)")
 
@@ -260,6 +267,9 @@ class ClassificationConfig(Config):
         check(self.task == "classification", "task", self.task,
               "must be 'classification' here")
         super().validate()
+        check(not (self.model.ngram_weight and self.data.shards), "model.ngram_weight",
+              self.model.ngram_weight, "must be 0 with data.shards (the n-gram model is "
+              "fitted on in-memory examples)")
         if self.pretrain.corpus:
             # Stacked bidirectional layers would let the language model see
             # the word it predicts (see text.classification.pretrain).

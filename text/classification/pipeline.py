@@ -43,11 +43,13 @@ from text.classification import pretrain as pretrain_lib, shards as classificati
 from text.classification.config import ClassificationConfig
 from text.classification.data import check_examples, split_labelled
 from text.classification.model import RecurrentClassifier
+from text.classification.ngrams import NgramModel
 from text.pipeline import SentencePipeline
 
 log = logging.getLogger(__name__)
 
 TOKENIZER_FILE = "tokenizer.model"
+NGRAMS_FILE = "ngrams.npz"
 # SentencePiece marks the start of a word with this character.
 WORD_START = "\u2581"
 #: Quantiles of the lengths at the bucket boundaries (in memory and from
@@ -123,6 +125,9 @@ class SentenceClassifier(SentencePipeline):
     #: What the encoder was pretrained on (`pretrain.summary`; saved with
     #: the classifier and in the export's metadata), or None.
     pretraining = None
+    #: The bag of n-grams mixed into the answer (`ngrams.NgramModel`, with
+    #: `model.ngram_weight > 0`; set by `fit` or `load`), else None.
+    ngrams = None
 
     # ------------------------------------------------------------------ data
     def _encode(self, sentences):
@@ -292,9 +297,25 @@ class SentenceClassifier(SentencePipeline):
             run_dir: run directory (checkpoints, history, resume); a
                 temporary one if None.
 
+        With `model.ngram_weight > 0`, then fits the n-gram model on the same
+        training split (C chosen on the same validation split).
+
         Returns:
             self.
         """
+        self.ngrams = None
+        if not self.config.model.ngram_weight:
+            return self._fit_encoder_and_networks(train, val, run_dir)
+        if train is None or isinstance(train, shards_lib.Split):
+            raise ValueError("model.ngram_weight > 0 needs in-memory (sentence, label) "
+                             "examples: the n-gram model is fitted in memory.")
+        train, val = self._split(train, val)
+        self._fit_encoder_and_networks(train, val, run_dir)
+        self.ngrams = NgramModel.fit(train, val, labels=self.labels, seed=self.config.train.seed)
+        self._forget_functions()
+        return self
+
+    def _fit_encoder_and_networks(self, train, val, run_dir):
         if self.config.pretrain.corpus:
             # The pretraining first (or the finished one reused), in its own
             # folder: `pretrain.run_dir`, or `pretrain/` in the run directory.
@@ -450,13 +471,19 @@ class SentenceClassifier(SentencePipeline):
         """The graph-only path `text [batch] -> (label [batch], probabilities
         [batch, classes], token counts before truncation)`, shared by
         `predict` and the export so both give the same answers."""
-        tokenizer, model = self.tokenizer, self.model
+        tokenizer, model, ngrams = self.tokenizer, self.model, self.ngrams
         max_tokens = self.config.tokenizer.max_tokens
+        weight = self.config.model.ngram_weight
         names = tf.constant(self.labels, tf.string)
 
         def infer(text):
             tokens, full_lengths = self._token_ids(tokenizer, text, max_tokens)
             probabilities = tf.cast(model(tokens, training=False), tf.float32)
+            if ngrams is not None:
+                # A weighted geometric mean of the two answers, renormalised.
+                mixed = ((1.0 - weight) * tf.math.log(tf.maximum(probabilities, 1e-30))
+                         + weight * ngrams.log_probabilities(text))
+                probabilities = tf.nn.softmax(mixed, axis=-1)
             label = tf.gather(names, tf.argmax(probabilities, axis=-1, output_type=tf.int32))
             return label, probabilities, full_lengths
 
@@ -622,16 +649,23 @@ class SentenceClassifier(SentencePipeline):
 
     # ------------------------------------------------------------- save/load
     def _state(self):
-        return {"labels": self.labels, "pretraining": self.pretraining}
+        return {"labels": self.labels, "pretraining": self.pretraining,
+                "ngrams": None if self.ngrams is None else self.ngrams.summary()}
 
     def _restore(self, state, path):
         self.labels = list(state["labels"])
         self.pretraining = state.get("pretraining")
         self.tokenizer = SubwordTokenizer.load(os.path.join(path, TOKENIZER_FILE),
                                                lowercase=self.config.tokenizer.lowercase)
+        self.ngrams = None
+        if state.get("ngrams") is not None:
+            self.ngrams = NgramModel.load(os.path.join(path, NGRAMS_FILE))
 
     def _files(self):
-        return {TOKENIZER_FILE: self.tokenizer.save}
+        files = {TOKENIZER_FILE: self.tokenizer.save}
+        if self.ngrams is not None:
+            files[NGRAMS_FILE] = self.ngrams.save
+        return files
 
     # ---------------------------------------------------------------- export
     def export(self, path, sample=None):
@@ -663,6 +697,8 @@ class SentenceClassifier(SentencePipeline):
             f"UTF-8 sentences; only the first {self.config.tokenizer.max_tokens} subword "
             "tokens are read; an empty sentence gets the model's prior",
             labels=list(self.labels), pretraining=self.pretraining,
+            ngrams=None if self.ngrams is None else dict(
+                self.ngrams.summary(), weight=self.config.model.ngram_weight),
             outputs={"label": {"dtype": "string", "shape": [None]},
                      "probabilities": {"dtype": "float32", "shape": [None, len(self.labels)],
                                        "columns": list(self.labels)}})

@@ -1,0 +1,99 @@
+"""The bag of word n-grams beside the sentence classifier's network
+(`text.classification.ngrams`): scikit-learn's TF-IDF + logistic
+regression reproduced in TensorFlow ops, and `model.ngram_weight` mixing it
+into the classifier's answer in `predict`, save/load and the export."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from pipelines.config import ConfigError
+from tests import harness
+from tests.text.test_classification import TINY, _examples
+from text.classification import SentenceClassifier
+from text.classification.ngrams import NgramModel, hashed_ngrams
+from text.config import ClassificationConfig
+
+TRAIN = [("Great phone, great battery!", "pos"), ("The plot was AWFUL.", "neg"),
+         ("naïve café, très bien", "pos"), ("I'd say: 10/10 a must", "pos"),
+         ("a b c d worst worst worst", "neg"), ("Ωμέγα Ωμέγα works", "pos"),
+         ("battery died, awful support", "neg"), ("the film was boring", "neg")]
+TEST = ["great GREAT plot", "awful battery, boring film", "café Ωμέγα", "x y z",
+        "", "10/10 would buy", "worst phone"]
+
+
+def test_features_and_probabilities_equal_scikit_learns():
+    ngrams = NgramModel.fit(TRAIN, labels=["neg", "pos"])
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    x_train = vectorizer.fit_transform([s for s, _ in TRAIN])
+    assert ngrams.features == x_train.shape[1] == len(vectorizer.vocabulary_)
+    ours, theirs = ngrams._matrix(TEST), vectorizer.transform(TEST)
+    for i, sentence in enumerate(TEST):
+        # The same values per sentence (the columns are in another order).
+        np.testing.assert_allclose(np.sort(ours[i].data), np.sort(theirs[i].data), atol=1e-6,
+                                   err_msg=sentence)
+    lr = LogisticRegression(C=1.0, max_iter=5000, random_state=0).fit(
+        x_train, [y for _, y in TRAIN])
+    np.testing.assert_allclose(ngrams.predict_proba(TEST), lr.predict_proba(theirs),
+                               atol=1e-5)
+    # Words of one character are not words; n-grams are of the words left.
+    grams = hashed_ngrams(tf.constant(["a b c d worst", "x"])).to_list()
+    assert len(grams[0]) == 1 and grams[1] == []
+
+
+def test_fit_picks_c_on_validation_and_round_trips(tmp_path):
+    train, val = _examples(200, 0), _examples(60, 1)
+    ngrams = NgramModel.fit(train, val, labels=["bad", "good", "meh"])
+    assert ngrams.c in (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0) and ngrams.classes == 3
+    test = [s for s, _ in _examples(60, 2)]
+    truth = [y for _, y in _examples(60, 2)]
+    predicted = np.array(["bad", "good", "meh"])[ngrams.predict_proba(test).argmax(1)]
+    assert np.mean(predicted == np.array(truth)) >= 0.9
+    ngrams.save(tmp_path / "n.npz")
+    again = NgramModel.load(tmp_path / "n.npz")
+    assert again.c == ngrams.c and again.summary() == ngrams.summary()
+    np.testing.assert_array_equal(again.predict_proba(test), ngrams.predict_proba(test))
+    # In a traced function too (the export's graph).
+    traced = tf.function(ngrams.log_probabilities,
+                         input_signature=[tf.TensorSpec([None], tf.string)])
+    np.testing.assert_allclose(np.exp(traced(tf.constant(test)).numpy()),
+                               ngrams.predict_proba(test), atol=1e-6)
+    with pytest.raises(ValueError, match=r"^NgramModel.fit: labels must be the sorted label "
+                                         r"names \(at least two, every training label among "
+                                         r"them\); got \['good', 'bad'\].$"):
+        NgramModel.fit(train, labels=["good", "bad"])
+
+
+def test_classifier_mixes_the_ngrams_into_its_answer(tmp_path):
+    config = ClassificationConfig.from_dict(TINY, ["model.ngram_weight=0.4", "train.epochs=3"])
+    train, val = _examples(200, 0), _examples(40, 1)
+    clf = SentenceClassifier(config).fit(train, val)
+    assert clf.ngrams is not None and clf.ngrams.classes == 3
+    sentences = ["the film was superb", "horrible battery", "", "quite ordinary", "¿qué? 猫"]
+    tokens = clf._encode(sentences)[0].to_tensor()
+    tokens = tf.pad(tokens, [[0, 0], [0, 1]])  # the empty batch row still runs
+    network = clf.model(tokens).numpy()
+    ngram = clf.ngrams.log_probabilities(tf.constant(sentences)).numpy()
+    expected = tf.nn.softmax(0.6 * np.log(network) + 0.4 * ngram).numpy()
+    got = clf.predict(sentences)
+    np.testing.assert_allclose(got.probabilities, expected, atol=1e-5)
+    assert got.labels == [clf.labels[i] for i in expected.argmax(1)]
+
+    again, _ = harness.run_pipeline_test(clf, sentences, tmp_path, atol=1e-6)
+    assert sorted(os.listdir(tmp_path / "saved")) == [
+        "classifier.json", "model.keras", "ngrams.npz", "tokenizer.model"]
+    assert again.ngrams.summary() == clf.ngrams.summary()
+    meta = json.load(open(tmp_path / "export" / "metadata.json"))
+    assert meta["ngrams"] == dict(clf.ngrams.summary(), weight=0.4)
+
+    with pytest.raises(ValueError, match=r"^model.ngram_weight > 0 needs in-memory "):
+        SentenceClassifier(config).fit(None)
+    with pytest.raises(ConfigError, match=r"'model.ngram_weight' must be 0 with data.shards"):
+        ClassificationConfig.from_dict(TINY, ["model.ngram_weight=0.4", "data.shards=x"])
+    with pytest.raises(ConfigError, match=r"'model.ngram_weight' must be in \[0, 1\)"):
+        ClassificationConfig.from_dict(TINY, ["model.ngram_weight=1.0"])
