@@ -91,8 +91,9 @@ def leave_one_speaker_out(cfg, data_dir, run_root, on_fold=None, only=None):
     """`{speaker: metrics}`: the config trained on sequences of four
     speakers' recordings, tested on sequences of the fifth's. A fold whose
     `run_root/<speaker>/metrics.json` exists is read, not trained again (a
-    stopped run resumes); `on_fold(out)` is called after each fold; `only`:
-    these speakers' folds only."""
+    stopped run resumes); `on_fold(out, number of speakers)` is called after each fold; `only`:
+    train these speakers' folds only (the other folds already finished in
+    `run_root`, by earlier calls, are read and reported with them)."""
     from speech import data
 
     recordings = data.fsdd_recordings(data_dir)
@@ -103,12 +104,13 @@ def leave_one_speaker_out(cfg, data_dir, run_root, on_fold=None, only=None):
         if unknown:
             raise SystemExit(f"--speakers: no such FSDD speaker {unknown}; the speakers are "
                              f"{speakers}.")
-        speakers = [s for s in speakers if s in only]
     cache, out = {}, {}
     for speaker in speakers:
         done = os.path.join(run_root, speaker, "metrics.json")
         if os.path.exists(done):
             out[speaker] = read_json(done)
+        elif only and speaker not in only:
+            continue
         else:
             train = data.digit_sequences([r for r in every if r[2] != speaker],
                                          cfg.data.train_count, seed=cfg.data.seed, cache=cache)
@@ -122,7 +124,7 @@ def leave_one_speaker_out(cfg, data_dir, run_root, on_fold=None, only=None):
             write_json(done, out[speaker])
         print(speaker, json.dumps(out[speaker]), flush=True)
         if on_fold:
-            on_fold(out)
+            on_fold(out, len(speakers))
     return out
 
 
@@ -139,15 +141,17 @@ def robustness_table(robust, ways):
           for name, m in robust.items())])
 
 
-def loso_table(loso, ways):
+def loso_table(loso, ways, speakers=None):
     wer = {w: {s: m["wer_" + w] for s, m in loso.items()} for w in ways}
     rows = ["| held-out speaker | " + " | ".join(f"WER {w}" for w in ways) + " |",
             "|---|" + "---|" * len(ways)]
     rows += [f"| {s} | " + " | ".join(f"{100 * wer[w][s]:.2f}%" for w in ways) + " |"
              for s in loso]
-    rows.append("| mean | " + " | ".join(
+    # Over the folds there are: say so when some are still to run.
+    over = "" if speakers is None or len(loso) >= speakers else f" ({len(loso)} of {speakers} folds)"
+    rows.append(f"| mean{over} | " + " | ".join(
         f"{100 * np.mean(list(wer[w].values())):.2f}%" for w in ways) + " |")
-    rows.append("| worst | " + " | ".join(
+    rows.append(f"| worst{over} | " + " | ".join(
         f"{100 * max(wer[w].values()):.2f}%" for w in ways) + " |")
     return "\n".join(rows)
 
@@ -177,9 +181,10 @@ def main(argv=None):
             "" if os.path.abspath(args.run_dir) == os.path.abspath(default_dir)
             else "_" + os.path.basename(os.path.normpath(args.run_dir)))
 
-        def report(loso):
+        def report(loso, speakers):
             write_results(name, {"leave_one_speaker_out": loso, "overrides": args.overrides,
-                                 "run_dir": args.run_dir}, loso_table(loso, decoders(cfg)))
+                                 "run_dir": args.run_dir},
+                          loso_table(loso, decoders(cfg), speakers))
         leave_one_speaker_out(cfg, args.data_dir, os.path.join(args.run_dir, "loso"), report,
                               only=args.speakers)
         return
