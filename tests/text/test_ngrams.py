@@ -63,6 +63,15 @@ def test_fit_picks_c_on_validation_and_round_trips(tmp_path):
                          input_signature=[tf.TensorSpec([None], tf.string)])
     np.testing.assert_allclose(np.exp(traced(tf.constant(test)).numpy()),
                                ngrams.predict_proba(test), atol=1e-6)
+    # An empty batch, and sentences without a known n-gram (the prior).
+    assert traced(tf.constant([], tf.string)).shape == (0, 3)
+    prior = traced(tf.constant(["", "zz qq"])).numpy()
+    np.testing.assert_allclose(prior[0], prior[1])
+    np.testing.assert_allclose(prior[0], tf.nn.log_softmax(ngrams.bias).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match=r"^NgramModel.fit: the training sentences have no "
+                                         r"word of two or more letters, digits or underscores "
+                                         r"to count.$"):
+        NgramModel.fit([("a b", "pos"), ("c !", "neg")])
     with pytest.raises(ValueError, match=r"^NgramModel.fit: labels must be the sorted label "
                                          r"names \(at least two, every training label among "
                                          r"them\); got \['good', 'bad'\].$"):

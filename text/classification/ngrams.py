@@ -78,13 +78,15 @@ class NgramModel:
         self.bias = np.asarray(bias, "float32")
         self.ngram_max, self.buckets, self.c = int(ngram_max), int(buckets), c
         n = len(self.columns)
+        if not n:
+            raise ValueError("NgramModel: needs at least one n-gram column.")
         if self.idf.shape != (n,) or self.kernel.ndim != 2 or self.kernel.shape[0] != n:
             raise ValueError(f"NgramModel: idf {self.idf.shape} and kernel {self.kernel.shape} "
                              f"must have one row per column ({n}).")
         if self.bias.shape != (self.kernel.shape[1],):
             raise ValueError(f"NgramModel: bias {self.bias.shape} must have one value per "
                              f"class ({self.kernel.shape[1]}).")
-        if n and not (np.diff(self.columns) > 0).all():
+        if not (np.diff(self.columns) > 0).all():
             raise ValueError("NgramModel: columns must be sorted and distinct.")
 
     @property
@@ -100,24 +102,26 @@ class NgramModel:
         """`text string [batch]` -> the TF-IDF rows, a float32 SparseTensor
         `[batch, features]` (columns in `columns` order). Graph-safe."""
         ids = hashed_ngrams(text, self.buckets, self.ngram_max)
-        counts = tf.sparse.bincount(ids, axis=-1, minlength=self.buckets,
-                                    maxlength=self.buckets)
-        batch = tf.shape(ids.row_lengths(), out_type=tf.int64)[0]
-        if not self.features:
-            return tf.SparseTensor(tf.zeros([0, 2], tf.int64), tf.zeros([0]),
-                                   tf.stack([batch, 0]))
+        batch = ids.nrows()
+        n = self.features
         columns = tf.constant(self.columns)
-        at = tf.minimum(tf.searchsorted(columns, counts.indices[:, 1], out_type=tf.int64),
-                        self.features - 1)
-        known = tf.equal(tf.gather(columns, at), counts.indices[:, 1])
-        rows = tf.boolean_mask(counts.indices[:, 0], known)
-        at = tf.boolean_mask(at, known)
-        tf_ = 1.0 + tf.math.log(tf.cast(tf.boolean_mask(counts.values, known), tf.float32))
-        values = tf_ * tf.gather(tf.constant(self.idf), at)
-        norms = tf.math.unsorted_segment_sum(values ** 2, rows, tf.cast(batch, tf.int32))
+        # Each n-gram's column, those unseen in training dropped, then one
+        # count per (sentence, column) pair (no bincount: it refuses an
+        # empty batch).
+        grams, rows = ids.flat_values, ids.value_rowids()
+        at = tf.minimum(tf.searchsorted(columns, grams, out_type=tf.int64), n - 1)
+        known = tf.equal(tf.gather(columns, at), grams)
+        keys, _, counts = tf.unique_with_counts(
+            tf.boolean_mask(rows, known) * n + tf.boolean_mask(at, known), out_idx=tf.int64)
+        rows, at = keys // n, keys % n
+        values = (1.0 + tf.math.log(tf.cast(counts, tf.float32))) * tf.gather(
+            tf.constant(self.idf), at)
+        norms = tf.math.unsorted_segment_sum(values ** 2, rows, batch)
         values = values * tf.math.rsqrt(tf.gather(tf.maximum(norms, 1e-12), rows))
-        return tf.SparseTensor(tf.stack([rows, at], axis=1), values,
-                               tf.stack([batch, self.features]))
+        # Sorted indices, as a SparseTensor's consumers expect.
+        order = tf.argsort(keys)
+        return tf.SparseTensor(tf.gather(tf.stack([rows, at], axis=1), order),
+                               tf.gather(values, order), tf.stack([batch, n]))
 
     def log_probabilities(self, text):
         """`text string [batch]` -> float32 `[batch, classes]` log-softmax
@@ -163,6 +167,9 @@ class NgramModel:
         per_sentence = [np.unique(row) for row in ids.to_list()]
         columns, df = np.unique(np.concatenate(per_sentence + [np.zeros(0, "int64")]),
                                 return_counts=True)
+        if not len(columns):
+            raise ValueError("NgramModel.fit: the training sentences have no word of two or "
+                             "more letters, digits or underscores to count.")
         idf = np.log((1.0 + len(sentences)) / (1.0 + df)) + 1.0  # scikit-learn's smooth idf
         blank = cls(columns, idf, np.zeros((len(columns), len(labels))), np.zeros(len(labels)),
                     ngram_max, buckets)
