@@ -67,13 +67,17 @@ class FeatureConfig:
     (the training set's, applied in the model: what a streaming model
     needs); `cepstra`: keep only the first N DCT coefficients of each
     frame's log-mel, the envelope without the pitch harmonics (0: off; see
-    `speech.features.LogMel`)."""
+    `speech.features.LogMel`); `fmax`: the top of the mel bands in Hz
+    (None: half the sample rate); below it, recordings whose channels
+    differ in bandwidth (some microphones pass little above 3 kHz) look
+    more alike."""
 
     sample_rate: int = 8000
     n_fft: int = 256
     hop_length: int = 80
     n_mels: int = 40
     fmin: float = 20.0
+    fmax: Optional[float] = None
     normalization: str = "utterance"
     cepstra: int = 0
 
@@ -87,6 +91,10 @@ class FeatureConfig:
               self.normalization, "must be 'utterance' or 'global'")
         check(0 <= self.cepstra <= self.n_mels, "features.cepstra", self.cepstra,
               f"must be in [0, features.n_mels={self.n_mels}]")
+        check(self.fmax is None or self.fmin < self.fmax <= self.sample_rate / 2,
+              "features.fmax", self.fmax,
+              f"must be above features.fmin={self.fmin} and at most half "
+              f"features.sample_rate={self.sample_rate}")
 
 
 @dataclasses.dataclass

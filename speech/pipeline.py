@@ -63,7 +63,7 @@ class SpeechRecognizer(Pipeline):
         f = self.config.features
         return LogMel(sample_rate=f.sample_rate, n_fft=f.n_fft,
                       hop_length=f.hop_length, n_mels=f.n_mels, fmin=f.fmin,
-                      normalization=f.normalization, cepstra=f.cepstra)
+                      fmax=f.fmax, normalization=f.normalization, cepstra=f.cepstra)
 
     @property
     def sample_rate(self):

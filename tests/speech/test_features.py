@@ -73,6 +73,22 @@ def test_cepstral_smoothing_keeps_the_envelope(fsdd_audio):
                             "features.n_mels=40]; got 50.")
 
 
+
+def test_fmax_reaches_the_front_end():
+    from pipelines.config import ConfigError
+    from speech.config import SpeechConfig
+    from speech.pipeline import SpeechRecognizer
+    fe = SpeechRecognizer(SpeechConfig.from_dict({"features": {"fmax": 3000}})).features
+    assert fe.fmax == 3000
+    # No band reaches above 3 kHz: the FFT bins there have no weight.
+    freqs = np.fft.rfftfreq(fe.n_fft, 1 / fe.sample_rate)
+    assert fe.filterbank[freqs > 3000].max() == 0 and fe.filterbank[freqs < 2900].max() > 0
+    assert SpeechRecognizer(SpeechConfig()).features.fmax is None
+    with pytest.raises(ConfigError) as e:
+        SpeechConfig.from_dict({"features": {"fmax": 5000}})
+    assert str(e.value) == ("Config field 'features.fmax' must be above features.fmin=20.0 "
+                            "and at most half features.sample_rate=8000; got 5000.0.")
+
 def test_spec_augment_only_in_training():
     x = np.ones((2, 30, 40), "float32")
     layer = SpecAugment(freq_masks=2, freq_width=5, time_masks=2, time_width=5, seed=3)
