@@ -280,6 +280,11 @@ class SentenceClassifier(SentencePipeline):
         fine-tunes from it with its tokenizer (see
         `text.classification.pretrain`).
 
+        With `model.ngram_weight > 0`, then fits the n-gram model
+        (`ngrams.NgramModel`) on the same training split, C chosen on the
+        same validation split; it reads whole sentences (the network reads
+        the first `tokenizer.max_tokens` subwords).
+
         With `model.members > 1`, trains that many networks one after another
         (seeds `train.seed + k`; run directories `<run_dir>/members/<k>/`,
         each resumable) and averages them in one model; `history` rows then
@@ -296,9 +301,6 @@ class SentenceClassifier(SentencePipeline):
                 for shards, their "val" split).
             run_dir: run directory (checkpoints, history, resume); a
                 temporary one if None.
-
-        With `model.ngram_weight > 0`, then fits the n-gram model on the same
-        training split (C chosen on the same validation split).
 
         Returns:
             self.
