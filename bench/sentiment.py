@@ -95,13 +95,11 @@ def run_models(configs, split, run_dir, seed):
         if clf.ngrams is not None:
             # The same classifier without its n-gram part: what the network
             # alone answers.
-            ngrams, clf.ngrams = clf.ngrams, None
-            clf._forget_functions()
-            score = clf.evaluate(split["test"])
+            weight = clf.config.model.ngram_weight
+            score = clf.set_ngram_weight(0).evaluate(split["test"])
             rows[key + "_network"] = {"accuracy": score["accuracy"],
                                       "macro_f1": score["macro_f1"]}
-            clf.ngrams = ngrams
-            clf._forget_functions()
+            clf.set_ngram_weight(weight)
             print(key + "_network", json.dumps(rows[key + "_network"]), flush=True)
     start = time.time()
     base = tfidf_baseline(split["train"], split["test"], split["val"], seed=seed)

@@ -66,13 +66,10 @@ def main(argv=None):
         shutil.rmtree(run_dir, ignore_errors=True)  # a screen starts fresh
         start = time.time()
         clf = SentenceClassifier(cfg).fit(split["train"], split["val"], run_dir=run_dir)
-        seconds, ngrams = time.time() - start, clf.ngrams
+        seconds = time.time() - start
         for w in weights:
             if w is not None:
-                # Only the mixing changes: the same networks and n-grams.
-                clf.config.model.ngram_weight = w
-                clf.ngrams = ngrams if w > 0 else None
-                clf._forget_functions()
+                clf.set_ngram_weight(w)  # the same networks and n-grams
             accuracy = round(clf.evaluate(split["test"])["accuracy"], 4)
             per_weight[w][f"{source}->{target}"] = accuracy
             print(args.name, source, "->", target, accuracy,

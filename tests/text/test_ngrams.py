@@ -100,6 +100,16 @@ def test_classifier_mixes_the_ngrams_into_its_answer(tmp_path):
     meta = json.load(open(tmp_path / "export" / "metadata.json"))
     assert meta["ngrams"] == dict(clf.ngrams.summary(), weight=0.4)
 
+    # The share changes without refitting: 0 is the network alone.
+    np.testing.assert_allclose(clf.set_ngram_weight(0).predict(sentences).probabilities,
+                               network, atol=1e-5)
+    np.testing.assert_allclose(clf.set_ngram_weight(0.4).predict(sentences).probabilities,
+                               expected, atol=1e-5)
+    with pytest.raises(ConfigError, match=r"'model.ngram_weight' must be in \[0, 1\)"):
+        clf.set_ngram_weight(1.0)
+    with pytest.raises(ValueError, match=r"^set_ngram_weight\(0.5\): this classifier has no "
+                                         r"n-gram model; fit it with model.ngram_weight > 0.$"):
+        SentenceClassifier(ClassificationConfig.from_dict(TINY)).set_ngram_weight(0.5)
     with pytest.raises(ValueError, match=r"^model.ngram_weight > 0 needs in-memory "):
         SentenceClassifier(config).fit(None)
     with pytest.raises(ConfigError, match=r"'model.ngram_weight' must be 0 with data.shards"):

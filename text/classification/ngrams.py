@@ -5,9 +5,9 @@ graph.
 
 Why it is there: on a thousand labelled sentences a fine-tuned recurrent
 network and a linear model on n-grams are right on different sentences
-(they disagree on about a quarter of another domain's reviews), and their
-calibrated average is better than either, across domains most of all
-(README, "Sentence classification" results). `model.ngram_weight` mixes
+(they disagree on about a quarter of another domain's reviews), and a
+weighted geometric mean of the two is better than either, across domains
+most of all (README, "Sentence classification" results). `model.ngram_weight` mixes
 them; 0 leaves the network alone.
 
 The features are scikit-learn's `TfidfVectorizer(ngram_range=(1, 2),
@@ -33,8 +33,8 @@ from text.classification.data import check_examples
 
 #: Hash buckets of the n-grams: an n-gram unseen in training falls into a
 #: training n-gram's bucket with a chance of (training n-grams) / 2**40, about
-#: 2e-8 for 20,000 of them (with 2**24 buckets, one test sentence in 200 met
-#: such a collision).
+#: 2e-8 for 20,000 of them (with 2**24 buckets, sentences of the UCI test
+#: split met such collisions).
 BUCKETS = 2 ** 40
 
 
@@ -164,9 +164,10 @@ class NgramModel:
             raise ValueError(f"NgramModel.fit: labels must be the sorted label names (at least "
                              f"two, every training label among them); got {labels}.")
         ids = hashed_ngrams(tf.constant(sentences, tf.string), buckets, ngram_max)
-        per_sentence = [np.unique(row) for row in ids.to_list()]
-        columns, df = np.unique(np.concatenate(per_sentence + [np.zeros(0, "int64")]),
-                                return_counts=True)
+        # Document frequency: each (sentence, n-gram) pair counted once.
+        pairs = np.unique(np.stack([ids.value_rowids().numpy(), ids.flat_values.numpy()],
+                                   axis=1), axis=0)
+        columns, df = np.unique(pairs[:, 1], return_counts=True)
         if not len(columns):
             raise ValueError("NgramModel.fit: the training sentences have no word of two or "
                              "more letters, digits or underscores to count.")

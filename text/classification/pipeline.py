@@ -34,6 +34,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from pipelines import distribute, files, precision, shards as shards_lib, training
+from pipelines.config import check
 from pipelines.data import padded_batches
 from pipelines.pipeline import Pipeline
 from pipelines.tokenizers import PAD_ID, SubwordTokenizer, normalize
@@ -481,7 +482,7 @@ class SentenceClassifier(SentencePipeline):
         def infer(text):
             tokens, full_lengths = self._token_ids(tokenizer, text, max_tokens)
             probabilities = tf.cast(model(tokens, training=False), tf.float32)
-            if ngrams is not None:
+            if ngrams is not None and weight:
                 # A weighted geometric mean of the two answers, renormalised.
                 mixed = ((1.0 - weight) * tf.math.log(tf.maximum(probabilities, 1e-30))
                          + weight * ngrams.log_probabilities(text))
@@ -493,6 +494,19 @@ class SentenceClassifier(SentencePipeline):
 
     def _tokenizers(self):
         return [self.tokenizer]
+
+    def set_ngram_weight(self, weight):
+        """Changes the n-gram model's share of the answer
+        (`model.ngram_weight`) without refitting: 0 answers with the network
+        alone; above 0 needs a classifier fitted with n-grams. Saved and
+        exported as set."""
+        check(0 <= weight < 1, "model.ngram_weight", weight, "must be in [0, 1)")
+        if weight and self.ngrams is None:
+            raise ValueError(f"set_ngram_weight({weight}): this classifier has no n-gram "
+                             "model; fit it with model.ngram_weight > 0.")
+        self.config.model.ngram_weight = weight
+        self._forget_functions()
+        return self
 
     def predict(self, sentences, batch_size=64):
         """Classifies a list of sentences.
