@@ -16,6 +16,12 @@ at one speed. Each training utterance, each epoch anew:
   word, as audio cut by a voice detector or an editor does (a share drawn
   uniformly alone almost never gives none: a model so trained still misread
   first words);
+- **channel** (`tilt_db`, `lowpass_probability`, `lowpass_hz`): filtered
+  by a drawn spectral tilt (a gain linear in dB from 0 Hz to Nyquist) and,
+  for a share of them, a low-pass at a drawn cutoff, as microphones and
+  codecs differ; applied before the noise, so the level of each band
+  against the noise floor varies too, which per-utterance normalisation
+  of the features does not undo (it removes a fixed gain per band only);
 - **gain** (`gain_db`): scaled by a drawn gain, clipped to [-1, 1];
 - **noise** (`noise_probability`, `snr_db`): white noise at a drawn
   signal-to-noise ratio (relative to the utterance's speech power), so
@@ -41,6 +47,10 @@ import tensorflow as tf
 #: exact zeros; recordings' own quiet is far above it).
 SILENT = 1e-3
 
+#: The low-pass's roll-off: its width in Hz and how far down it ends (dB).
+LOWPASS_WIDTH = 500.0
+LOWPASS_DB = 40.0
+
 
 class Augment:
     """The training augmentation of one config (see the module docstring).
@@ -54,16 +64,28 @@ class Augment:
         gain_db: `(low, high)` gain in dB.
         noise_probability: chance of adding white noise.
         snr_db: `(low, high)` signal-to-noise ratio of that noise, in dB.
+        tilt_db: `(low, high)` spectral tilt in dB: the gain at Nyquist
+            against 0 Hz, linear in dB between them (`(0, 0)`: off).
+        lowpass_probability: chance of a low-pass filter.
+        lowpass_hz: `(low, high)` its cutoff in Hz (a raised-cosine
+            roll-off one `LOWPASS_WIDTH` wide, down to -`LOWPASS_DB` dB).
+        sample_rate: the waveforms' rate, for `lowpass_hz`.
     """
 
     def __init__(self, speed=(0.9, 1.1), onset_probability=0.7, onset_none_probability=0.5,
-                 gain_db=(-6.0, 6.0), noise_probability=0.8, snr_db=(0.0, 30.0)):
+                 gain_db=(-6.0, 6.0), noise_probability=0.8, snr_db=(0.0, 30.0),
+                 tilt_db=(0.0, 0.0), lowpass_probability=0.0, lowpass_hz=(2000.0, 4000.0),
+                 sample_rate=8000):
         self.speed = tuple(float(v) for v in speed)
         self.onset_probability = float(onset_probability)
         self.onset_none_probability = float(onset_none_probability)
         self.gain_db = tuple(float(v) for v in gain_db)
         self.noise_probability = float(noise_probability)
         self.snr_db = tuple(float(v) for v in snr_db)
+        self.tilt_db = tuple(float(v) for v in tilt_db)
+        self.lowpass_probability = float(lowpass_probability)
+        self.lowpass_hz = tuple(float(v) for v in lowpass_hz)
+        self.sample_rate = int(sample_rate)
 
     def __call__(self, wave, seed, ends=None):
         """float32 `[samples]` and an int64 `[2]` seed -> the augmented
@@ -71,7 +93,7 @@ class Augment:
         which each word's audio ends), `(wave, ends)`, the ends moved with
         the speed change and the cut."""
         wave = tf.convert_to_tensor(wave, tf.float32)
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 10)
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 13)
 
         def uniform(i, low, high):
             return tf.random.stateless_uniform([], seeds[i], low, high)
@@ -106,6 +128,13 @@ class Augment:
             shift = tf.where(cut, start - lead, tf.constant(0, tf.int64))
             ends = tf.clip_by_value(ends - shift, 0, tf.shape(wave, out_type=tf.int64)[0])
 
+        # Channel: a tilt and a low-pass, before the noise.
+        if self.tilt_db != (0.0, 0.0) or self.lowpass_probability > 0:
+            lowpass = uniform(11, 0.0, 1.0) < self.lowpass_probability
+            wave = self._channel(wave, uniform(10, *self.tilt_db),
+                                 tf.where(lowpass, uniform(12, *self.lowpass_hz),
+                                          float(self.sample_rate)))
+
         # Gain.
         gain = tf.pow(10.0, uniform(4, *self.gain_db) / 20.0)
         wave = wave * gain
@@ -121,6 +150,26 @@ class Augment:
         wave = tf.cond(noisy, lambda: wave + noise, lambda: wave)
         wave = tf.clip_by_value(wave, -1.0, 1.0)
         return wave if ends is None else (wave, ends)
+
+    def _channel(self, wave, tilt_db, cutoff_hz):
+        """`wave` filtered in the frequency domain (one FFT of the whole
+        utterance; the gain curve is smooth, so its circular wrap is
+        negligible) by a gain of `tilt_db * f / nyquist` dB, times a
+        raised-cosine roll-off from `cutoff_hz` down to -LOWPASS_DB over
+        LOWPASS_WIDTH Hz; rescaled to its former peak, so a boost does not
+        clip."""
+        n = tf.shape(wave)[0]
+        spectrum = tf.signal.rfft(wave, fft_length=[n])
+        nyquist = self.sample_rate / 2.0
+        freqs = tf.linspace(0.0, nyquist, tf.shape(spectrum)[0])
+        gain_db = tilt_db * freqs / nyquist
+        past = tf.clip_by_value((freqs - cutoff_hz) / LOWPASS_WIDTH, 0.0, 1.0)
+        gain_db -= LOWPASS_DB * (1.0 - tf.cos(past * 3.14159265)) / 2.0
+        gain = tf.complex(tf.pow(10.0, gain_db / 20.0), 0.0)
+        out = tf.signal.irfft(spectrum * gain, fft_length=[n])
+        peak = tf.reduce_max(tf.abs(wave))
+        out_peak = tf.reduce_max(tf.abs(out))
+        return tf.where(out_peak > 0, out * peak / tf.maximum(out_peak, 1e-12), out)
 
 
 def warp_frequencies(features, factor):

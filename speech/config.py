@@ -194,6 +194,11 @@ class AugmentConfig:
             each training utterance is stretched or squeezed (vocal tract
             length perturbation, `speech.augment.warp_frequencies`);
             `[1, 1]`: off.
+        tilt_db: `[low, high]` spectral tilt in dB (the gain at Nyquist
+            against 0 Hz, linear in dB between), drawn per utterance;
+            `[0, 0]`: off.
+        lowpass_probability: chance of a low-pass at a drawn cutoff.
+        lowpass_hz: `[low, high]` that cutoff in Hz.
     """
 
     enabled: bool = False
@@ -204,27 +209,36 @@ class AugmentConfig:
     noise_probability: float = 0.8
     snr_db: List[float] = dataclasses.field(default_factory=lambda: [0.0, 30.0])
     freq_warp: List[float] = dataclasses.field(default_factory=lambda: [1.0, 1.0])
+    tilt_db: List[float] = dataclasses.field(default_factory=lambda: [0.0, 0.0])
+    lowpass_probability: float = 0.0
+    lowpass_hz: List[float] = dataclasses.field(default_factory=lambda: [2000.0, 4000.0])
 
     def validate(self):
-        for name in ("speed", "gain_db", "snr_db", "freq_warp"):
+        for name in ("speed", "gain_db", "snr_db", "freq_warp", "tilt_db", "lowpass_hz"):
             value = getattr(self, name)
             check(len(value) == 2 and value[0] <= value[1], f"augment.{name}", value,
                   "must be [low, high] with low <= high")
         check(self.speed[0] > 0, "augment.speed", self.speed, "must be positive factors")
         check(self.freq_warp[0] > 0, "augment.freq_warp", self.freq_warp,
               "must be positive factors")
-        for name in ("onset_probability", "onset_none_probability", "noise_probability"):
+        check(self.lowpass_hz[0] > 0, "augment.lowpass_hz", self.lowpass_hz,
+              "must be positive frequencies")
+        for name in ("onset_probability", "onset_none_probability", "noise_probability",
+                     "lowpass_probability"):
             value = getattr(self, name)
             check(0 <= value <= 1, f"augment.{name}", value, "must be in [0, 1]")
 
-    def make(self):
-        """The `speech.augment.Augment` of these settings."""
+    def make(self, sample_rate):
+        """The `speech.augment.Augment` of these settings, for waveforms
+        at `sample_rate`."""
         from speech.augment import Augment
 
         return Augment(speed=self.speed, onset_probability=self.onset_probability,
                        onset_none_probability=self.onset_none_probability,
                        gain_db=self.gain_db, noise_probability=self.noise_probability,
-                       snr_db=self.snr_db)
+                       snr_db=self.snr_db, tilt_db=self.tilt_db,
+                       lowpass_probability=self.lowpass_probability,
+                       lowpass_hz=self.lowpass_hz, sample_rate=sample_rate)
 
 
 def _default_train():
@@ -246,3 +260,6 @@ class SpeechConfig(Config):
               "model.causal", self.model.causal,
               "needs features.normalization: global (a stream cannot wait for the clip's "
               "end to normalise it)")
+        check(self.augment.lowpass_hz[1] <= self.features.sample_rate / 2, "augment.lowpass_hz",
+              self.augment.lowpass_hz,
+              f"must be at most half features.sample_rate={self.features.sample_rate}")

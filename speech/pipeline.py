@@ -141,7 +141,7 @@ class SpeechRecognizer(Pipeline):
         """The training elements with their waveforms augmented
         (`augment.*`): a seed per element from `tf.data.Dataset.random`, new
         each epoch and reproducible from `train.seed`."""
-        augment = self.config.augment.make()
+        augment = self.config.augment.make(self.config.features.sample_rate)
         seeds = tf.data.Dataset.random(seed=self.config.train.seed,
                                        rerandomize_each_iteration=True).batch(2)
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from pipelines.config import ConfigError
-from speech.augment import SILENT, Augment
+from speech.augment import LOWPASS_DB, SILENT, Augment
 from speech.config import SpeechConfig
 
 SPEECH = (0.5 * np.sin((np.arange(4000) + 1) / 3)).astype("float32")  # no silent sample
@@ -58,6 +58,36 @@ def test_speed_gain_and_noise():
     assert np.all(noisy[:800] != 0)  # the pauses are no longer exact zeros
 
 
+def _level_db(wave, hz, rate=8000):
+    spectrum = np.abs(np.fft.rfft(wave))
+    return 20 * np.log10(spectrum[np.argmin(np.abs(np.fft.rfftfreq(len(wave), 1 / rate) - hz))])
+
+
+def test_channel_tilt_and_lowpass():
+    """Two tones, 500 Hz and 3500 Hz: a tilt moves the high one against the
+    low one by `tilt_db * (3500 - 500) / 4000`; a low-pass at 2 kHz takes
+    the high one down by LOWPASS_DB more and leaves the low one; the peak
+    stays where it was (no clipping from a boost); the length is kept."""
+    t = np.arange(16000) / 8000
+    tones = (0.3 * np.sin(2 * np.pi * 500 * t) + 0.3 * np.sin(2 * np.pi * 3500 * t))
+    tones = tones.astype("float32")
+    before = _level_db(tones, 3500) - _level_db(tones, 500)
+    for tilt in (-12.0, 9.0):
+        out = _run(Augment(**OFF, tilt_db=(tilt, tilt)), wave=tones)
+        assert len(out) == len(tones)
+        assert np.abs(out).max() == pytest.approx(np.abs(tones).max(), rel=1e-4)
+        assert _level_db(out, 3500) - _level_db(out, 500) - before == pytest.approx(
+            tilt * 3000 / 4000, abs=0.1)
+    low = _run(Augment(**OFF, lowpass_probability=1.0, lowpass_hz=(2000, 2000)), wave=tones)
+    assert _level_db(low, 3500) - _level_db(low, 500) - before == pytest.approx(
+        -LOWPASS_DB, abs=0.1)
+    # With probability 0.5, some seeds filter and some do not.
+    half = Augment(**OFF, lowpass_probability=0.5, lowpass_hz=(2000, 2000))
+    drops = {round(float(_level_db(_run(half, (s, 0), tones), 3500)
+                         - _level_db(tones, 3500))) < -20 for s in range(8)}
+    assert drops == {True, False}
+
+
 def test_word_ends_move_with_the_speed_and_the_cut():
     """The ends of the words (here: the speech's end, sample 4800) follow the
     waveform: scaled by the speed change, shifted by the cut silence."""
@@ -88,6 +118,15 @@ def test_config_validates_and_roundtrips():
         SpeechConfig.from_dict({}, ["augment.speed=[1.1, 0.9]"])
     with pytest.raises(ConfigError, match=r"augment.noise_probability.*must be in \[0, 1\]"):
         SpeechConfig.from_dict({}, ["augment.noise_probability=2"])
+    with pytest.raises(ConfigError, match=r"augment.lowpass_hz.*must be at most half "
+                                          r"features.sample_rate=8000"):
+        SpeechConfig.from_dict({}, ["augment.lowpass_hz=[2000, 5000]"])
+    with pytest.raises(ConfigError, match=r"augment.tilt_db.*must be \[low, high\]"):
+        SpeechConfig.from_dict({}, ["augment.tilt_db=[6, -6]"])
+    channel = SpeechConfig.from_dict({}, ["augment.tilt_db=[-6, 6]",
+                                          "augment.lowpass_probability=0.3"])
+    made = channel.augment.make(channel.features.sample_rate)
+    assert made.tilt_db == (-6.0, 6.0) and made.lowpass_probability == 0.3
 
 
 def test_training_datasets_are_augmented_anew_each_epoch(data_dir):

@@ -46,6 +46,47 @@ def test_features_and_probabilities_equal_scikit_learns():
     assert len(grams[0]) == 1 and grams[1] == []
 
 
+def test_character_blocks_equal_scikit_learns_feature_union(tmp_path):
+    """`char_wb` n-grams alone and beside word n-grams (each block
+    normalised on its own, as a FeatureUnion of vectorizers): the same
+    values and probabilities as scikit-learn's, short words (shorter than
+    the lowest width, padded) counted once, unicode lowercased; save/load
+    keeps the blocks."""
+    from sklearn.pipeline import FeatureUnion
+
+    test = TEST + ["a I", "Ωμ  x\ty\u00a0z"]
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
+    both = FeatureUnion([("w", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
+                         ("c", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4),
+                                               sublinear_tf=True))])
+    for blocks, vectorizer in (([("char_wb", 3, 5)], chars),
+                               ([("word", 1, 2), ("char_wb", 2, 4)], both)):
+        ngrams = NgramModel.fit(TRAIN, labels=["neg", "pos"], blocks=blocks)
+        x_train = vectorizer.fit_transform([s for s, _ in TRAIN])
+        assert ngrams.features == x_train.shape[1]
+        ours, theirs = ngrams._matrix(test), vectorizer.transform(test)
+        for i, sentence in enumerate(test):
+            np.testing.assert_allclose(np.sort(ours[i].data), np.sort(theirs[i].data),
+                                       atol=1e-6, err_msg=f"{blocks}: {sentence!r}")
+        lr = LogisticRegression(C=1.0, max_iter=5000, random_state=0).fit(
+            x_train, [y for _, y in TRAIN])
+        np.testing.assert_allclose(ngrams.predict_proba(test), lr.predict_proba(theirs),
+                                   atol=1e-5)
+        ngrams.save(tmp_path / "n.npz")
+        again = NgramModel.load(tmp_path / "n.npz")
+        assert again.blocks == tuple(blocks) and again.summary() == ngrams.summary()
+        np.testing.assert_array_equal(again.predict_proba(test), ngrams.predict_proba(test))
+    assert ngrams.summary()["features"] == ("TF-IDF word 1-2 grams + character (within words) "
+                                            "2-4 grams (sublinear tf), hashed")
+    grams = hashed_ngrams(tf.constant(["ab I"]), "char_wb", (3, 4)).to_list()[0]
+    # " ab " gives " ab", "ab " and " ab "; " i " (three characters) once.
+    assert len(grams) == 4
+    with pytest.raises(ValueError, match=r"^NgramModel: feature block \('char', 1, 2\) must "
+                                         r"be \(analyzer, low, high\) with analyzer one of "
+                                         r"\['word', 'char_wb'\] and 1 <= low <= high.$"):
+        NgramModel.fit(TRAIN, blocks=[("char", 1, 2)])
+
+
 def test_fit_picks_c_on_validation_and_round_trips(tmp_path):
     train, val = _examples(200, 0), _examples(60, 1)
     ngrams = NgramModel.fit(train, val, labels=["bad", "good", "meh"])
@@ -70,7 +111,7 @@ def test_fit_picks_c_on_validation_and_round_trips(tmp_path):
     np.testing.assert_allclose(prior[0], tf.nn.log_softmax(ngrams.bias).numpy(), atol=1e-6)
     with pytest.raises(ValueError, match=r"^NgramModel.fit: the training sentences have no "
                                          r"word of two or more letters, digits or underscores "
-                                         r"to count.$"):
+                                         r"to count \(block \('word', 1, 2\)\).$"):
         NgramModel.fit([("a b", "pos"), ("c !", "neg")])
     with pytest.raises(ValueError, match=r"^NgramModel.fit: labels must be the sorted label "
                                          r"names \(at least two, every training label among "
@@ -79,10 +120,12 @@ def test_fit_picks_c_on_validation_and_round_trips(tmp_path):
 
 
 def test_classifier_mixes_the_ngrams_into_its_answer(tmp_path):
-    config = ClassificationConfig.from_dict(TINY, ["model.ngram_weight=0.4", "train.epochs=3"])
+    config = ClassificationConfig.from_dict(TINY, ["model.ngram_weight=0.4", "train.epochs=3",
+                                                   "model.ngram_chars=[2, 4]"])
     train, val = _examples(200, 0), _examples(40, 1)
     clf = SentenceClassifier(config).fit(train, val)
     assert clf.ngrams is not None and clf.ngrams.classes == 3
+    assert clf.ngrams.blocks == (("word", 1, 2), ("char_wb", 2, 4))
     sentences = ["the film was superb", "horrible battery", "", "quite ordinary", "¿qué? 猫"]
     tokens = clf._encode(sentences)[0].to_tensor()
     tokens = tf.pad(tokens, [[0, 0], [0, 1]])  # the empty batch row still runs
@@ -116,3 +159,13 @@ def test_classifier_mixes_the_ngrams_into_its_answer(tmp_path):
         ClassificationConfig.from_dict(TINY, ["model.ngram_weight=0.4", "data.shards=x"])
     with pytest.raises(ConfigError, match=r"'model.ngram_weight' must be in \[0, 1\)"):
         ClassificationConfig.from_dict(TINY, ["model.ngram_weight=1.0"])
+    with pytest.raises(ConfigError, match=r"'model.ngram_chars' must be \[low, high\] with "
+                                          r"1 <= low <= high, or null"):
+        ClassificationConfig.from_dict(TINY, ["model.ngram_chars=[3, 2]"])
+    with pytest.raises(ConfigError, match=r"'model.ngram_weight'.*needs model.ngram_words or "
+                                          r"model.ngram_chars"):
+        ClassificationConfig.from_dict(TINY, ["model.ngram_weight=0.5", "model.ngram_words=null"])
+    only_chars = ClassificationConfig.from_dict(TINY, ["model.ngram_words=null",
+                                                       "model.ngram_chars=[3, 5]"])
+    assert only_chars.model.ngram_blocks() == (("char_wb", 3, 5),)
+    assert ClassificationConfig.from_dict(only_chars.to_dict()) == only_chars

@@ -122,7 +122,10 @@ class ClassificationModelConfig:
         split, C chosen on the validation split, computed in the graph:
         `text.classification.ngrams.NgramModel`): the log-probabilities
         are `(1 - w) * network + w * n-grams`, renormalised; 0: the network
-        alone.
+        alone. What the n-gram part counts: ngram_words, the `[low, high]`
+        lengths of its word n-grams (null: none), and ngram_chars, those
+        of its character n-grams within words (scikit-learn's `char_wb`;
+        null: none), each a TF-IDF block of its own.
     """
 
     embedding_dim: int = 256
@@ -135,6 +138,13 @@ class ClassificationModelConfig:
     members: int = 3
     label_smoothing: float = 0.0
     ngram_weight: float = 0.0
+    ngram_words: Optional[List[int]] = dataclasses.field(default_factory=lambda: [1, 2])
+    ngram_chars: Optional[List[int]] = None
+
+    def ngram_blocks(self):
+        """The `NgramModel` feature blocks of `ngram_words` and `ngram_chars`."""
+        return tuple((analyzer, *span) for analyzer, span in
+                     (("word", self.ngram_words), ("char_wb", self.ngram_chars)) if span)
 
     def validate(self):
         for field in ("embedding_dim", "units", "num_layers", "members"):
@@ -147,6 +157,13 @@ class ClassificationModelConfig:
         for field in ("embedding_dropout", "dropout", "label_smoothing", "ngram_weight"):
             check(0 <= getattr(self, field) < 1, f"model.{field}", getattr(self, field),
                   "must be in [0, 1)")
+        for field in ("ngram_words", "ngram_chars"):
+            span = getattr(self, field)
+            check(span is None or (len(span) == 2 and 1 <= span[0] <= span[1]),
+                  f"model.{field}", span, "must be [low, high] with 1 <= low <= high, or null")
+        check(not self.ngram_weight or bool(self.ngram_words or self.ngram_chars),
+              "model.ngram_weight", self.ngram_weight,
+              "needs model.ngram_words or model.ngram_chars (something to count)")
 
 
 @dataclasses.dataclass

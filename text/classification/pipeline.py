@@ -314,7 +314,9 @@ class SentenceClassifier(SentencePipeline):
                              "examples: the n-gram model is fitted in memory.")
         train, val = self._split(train, val)
         self._fit_encoder_and_networks(train, val, run_dir)
-        self.ngrams = NgramModel.fit(train, val, labels=self.labels, seed=self.config.train.seed)
+        self.ngrams = NgramModel.fit(train, val, labels=self.labels,
+                                     blocks=self.config.model.ngram_blocks(),
+                                     seed=self.config.train.seed)
         self._forget_functions()
         return self
 
