@@ -99,6 +99,13 @@ def test_fit_picks_c_on_validation_and_round_trips(tmp_path):
     again = NgramModel.load(tmp_path / "n.npz")
     assert again.c == ngrams.c and again.summary() == ngrams.summary()
     np.testing.assert_array_equal(again.predict_proba(test), ngrams.predict_proba(test))
+    # A file saved before feature blocks (word 1..ngram_max grams) loads.
+    np.savez(tmp_path / "old.npz", columns=ngrams.columns[0], idf=ngrams.idf[0],
+             kernel=ngrams.kernel, bias=ngrams.bias, ngram_max=2, buckets=ngrams.buckets,
+             c=ngrams.c)
+    old = NgramModel.load(tmp_path / "old.npz")
+    assert old.blocks == (("word", 1, 2),)
+    np.testing.assert_array_equal(old.predict_proba(test), ngrams.predict_proba(test))
     # In a traced function too (the export's graph).
     traced = tf.function(ngrams.log_probabilities,
                          input_signature=[tf.TensorSpec([None], tf.string)])
