@@ -27,6 +27,15 @@ class DataConfig:
             (their folder, or a glob of some of their files) instead of
             loading the corpus into memory; `dataset` and the fields above
             are then what `prepare` reads.
+        extra_train: more training utterances from other corpora, added to
+            the training split only (never to validation or test), each
+            `extra_repeat` times: "ljspeech" (LJ Speech; locally its
+            120-clip subset) or the path of a manifest. Other voices
+            reading other words teach the sounds that the task's few
+            speakers make only their own way (the lexicon decoder keeps
+            the output to the task's words). Not with `shards`.
+        extra_repeat: how many times each extra utterance is in the
+            training split (each time augmented anew).
         shuffle_buffer: records held by the bounded shuffle when training
             from shards (what memory the stream holds: a record is about
             40 KB for a 2.5 s clip at 8 kHz, so 2048 records are about 80
@@ -45,6 +54,8 @@ class DataConfig:
     skip_bad: bool = True
     shards: Optional[str] = None
     shuffle_buffer: int = 2048
+    extra_train: List[str] = dataclasses.field(default_factory=list)
+    extra_repeat: int = 1
 
     def validate(self):
         check(self.dataset in DATASETS, "data.dataset", self.dataset,
@@ -57,6 +68,12 @@ class DataConfig:
               "data.train_manifest", self.train_manifest,
               "must name a manifest when data.dataset is 'manifest'")
         check(self.max_seconds > 0, "data.max_seconds", self.max_seconds, "must be positive")
+        check(all(isinstance(e, str) and e for e in self.extra_train), "data.extra_train",
+              self.extra_train, "must be a list of \"ljspeech\" or manifest paths")
+        check(self.extra_repeat >= 1, "data.extra_repeat", self.extra_repeat,
+              "must be at least 1")
+        check(not (self.extra_train and self.shards), "data.extra_train", self.extra_train,
+              "must be empty with data.shards (prepare the extra corpora into the shards)")
         check_stream_fields(self)
 
 

@@ -627,6 +627,24 @@ def ljspeech(data_dir=None, sample_rate=16000, limit=None):
                        limit)
 
 
+def extra_training(config, data_dir=None):
+    """The extra training utterances of a `SpeechConfig`
+    (`data.extra_train`, each corpus `data.extra_repeat` times), at its
+    `features.sample_rate`: "ljspeech" (every clip there is) or a manifest
+    path (`data.max_seconds` and `data.skip_bad` apply)."""
+    d, rate = config.data, config.features.sample_rate
+    extra = []
+    for name in d.extra_train:
+        if name == "ljspeech":
+            utterances = ljspeech(data_dir, sample_rate=rate)
+        else:
+            utterances = load_manifest(name, rate, d.max_seconds, skip_bad=d.skip_bad)
+        log.info("data.extra_train: %d utterances of %s, %d times each.", len(utterances),
+                 name, d.extra_repeat)
+        extra += utterances * d.extra_repeat
+    return extra
+
+
 def _utterances(rows, sample_rate, limit):
     """The `Utterance`s of `(audio path, raw transcript, where)` rows, the
     first `limit` (no row past it is read); an empty transcript raises

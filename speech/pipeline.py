@@ -235,18 +235,23 @@ class SpeechRecognizer(Pipeline):
     _stats = None
 
     # ------------------------------------------------------------------- fit
-    def fit(self, train=None, val=None, run_dir=None):
+    def fit(self, train=None, val=None, run_dir=None, data_dir=None):
         """Trains on `Utterance`s, or on shards; returns self.
 
         Args:
             train: training utterances (audio at `features.sample_rate`), a
                 `pipelines.shards.Split` of shards written by `pipelines
                 prepare speech`, or None for the shards of `data.shards`.
+                The corpora of `data.extra_train` are added to it, after
+                the validation share is held out.
             val: validation utterances (default: a seeded `data.val_fraction`
                 of `train`).
             run_dir: run directory (checkpoints, history, resume); a temporary
                 one if None.
+            data_dir: where `data.extra_train`'s corpora are (default:
+                `PIPELINES_DATA_DIR`).
         """
+        self._data_dir = data_dir
         return super().fit(train, val, run_dir=run_dir)
 
     def _shard_fields(self):
@@ -261,6 +266,8 @@ class SpeechRecognizer(Pipeline):
             n_val = max(1, int(len(train) * self.config.data.val_fraction))
             val = [train[i] for i in order[:n_val]]
             train = [train[i] for i in order[n_val:]]
+        if self.config.data.extra_train:
+            train = train + data.extra_training(self.config, getattr(self, "_data_dir", None))
         return train, list(val)
 
     def _prepare(self, train, val):

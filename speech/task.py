@@ -30,6 +30,7 @@ class SpeechTask(Task):
     def load_splits(self, config, data_dir=None):
         """`Splits` of `Utterance`s for the config (`val` None: the
         recogniser holds out its own `data.val_fraction` of `train`)."""
+        self._data_dir = data_dir  # where fit finds data.extra_train
         d, rate = config.data, config.features.sample_rate
         if d.dataset == "fsdd_sequences":
             return data.fsdd_sequences(data_dir, train_count=d.train_count,
@@ -44,6 +45,10 @@ class SpeechTask(Task):
         test = (data.load_manifest(d.test_manifest, rate, d.max_seconds, skip_bad=d.skip_bad)
                 if d.test_manifest else [])
         return Splits(train=train, test=test)
+
+    def fit(self, pipeline, splits, run):
+        return pipeline.fit(splits.train, splits.val, run_dir=run.path,
+                            data_dir=getattr(self, "_data_dir", None))
 
     def export_sample(self, asr, splits):
         """Up to 8 test clips (training clips when there is no test split)."""

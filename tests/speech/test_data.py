@@ -341,3 +341,33 @@ def test_librispeech(tmp_path):
     assert utts[1].source == os.path.join(chapter, "19-198-0001.flac")
     with pytest.raises(FileNotFoundError, match="No LibriSpeech transcripts"):
         data.librispeech(tmp_path / "nothing")
+
+
+def test_extra_training_corpora_join_the_training_split_only(data_dir, tmp_path):
+    """`data.extra_train`: LJ Speech and a manifest, each `extra_repeat`
+    times, at the config's rate, added after the validation share is held
+    out (validation stays the task's own); the config refuses bad values."""
+    from pipelines.config import ConfigError
+    from speech.config import SpeechConfig
+    from speech.pipeline import SpeechRecognizer
+
+    tone = _tone(tmp_path / "t.wav", 0.25)
+    manifest = tmp_path / "extra.tsv"
+    data.write_manifest([(tone, "one two")], manifest)
+    cfg = SpeechConfig.from_dict({}, [f"data.extra_train=[ljspeech, {manifest}]",
+                                      "data.extra_repeat=2"])
+    assert SpeechConfig.from_dict(cfg.to_dict()) == cfg
+    extra = data.extra_training(cfg, data_dir)
+    assert len(extra) == 2 * 120 + 2 and extra[-1].text == "one two"
+    assert extra[0].audio.dtype == np.float32 and extra[-1].audio.shape == (2000,)  # 8 kHz
+    own = [data.Utterance(np.zeros(800, "float32"), "zero", f"own{i}") for i in range(20)]
+    asr = SpeechRecognizer(cfg)
+    asr._data_dir = data_dir
+    train, val = asr._split(own, None)
+    assert len(val) == 2 and all(u.source.startswith("own") for u in val)
+    assert len(train) == 18 + len(extra)
+    assert [u.source for u in train[18:]] == [u.source for u in extra]
+    with pytest.raises(ConfigError, match=r"'data.extra_repeat' must be at least 1"):
+        SpeechConfig.from_dict({}, ["data.extra_repeat=0"])
+    with pytest.raises(ConfigError, match=r"'data.extra_train' .*must be empty with data.shards"):
+        SpeechConfig.from_dict({}, ["data.extra_train=[ljspeech]", "data.shards=x"])

@@ -117,8 +117,8 @@ class ClassificationModelConfig:
         `train.seed`, `train.seed + 1`, ..., averaged in one graph; it
         steadies results on small data at `members` times the training
         time; 1 = one network), label_smoothing of the loss, and
-        ngram_weight: the share of a bag of word n-grams in the answer
-        (TF-IDF word 1-2 grams + logistic regression fitted on the training
+        ngram_weight: the share of a bag of n-grams in the answer
+        (TF-IDF n-grams + logistic regression fitted on the training
         split, C chosen on the validation split, computed in the graph:
         `text.classification.ngrams.NgramModel`): the log-probabilities
         are `(1 - w) * network + w * n-grams`, renormalised; 0: the network
