@@ -41,6 +41,8 @@ Example:
 ('float32', True)
 """
 
+import math
+
 import tensorflow as tf
 
 #: The level below which a sample counts as silence (the FSDD pauses are
@@ -164,7 +166,7 @@ class Augment:
         freqs = tf.linspace(0.0, nyquist, tf.shape(spectrum)[0])
         gain_db = tilt_db * freqs / nyquist
         past = tf.clip_by_value((freqs - cutoff_hz) / LOWPASS_WIDTH, 0.0, 1.0)
-        gain_db -= LOWPASS_DB * (1.0 - tf.cos(past * 3.14159265)) / 2.0
+        gain_db -= LOWPASS_DB * (1.0 - tf.cos(past * math.pi)) / 2.0
         gain = tf.complex(tf.pow(10.0, gain_db / 20.0), 0.0)
         out = tf.signal.irfft(spectrum * gain, fft_length=[n])
         peak = tf.reduce_max(tf.abs(wave))

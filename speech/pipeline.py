@@ -233,6 +233,8 @@ class SpeechRecognizer(Pipeline):
         )
 
     _stats = None
+    #: Where `data.extra_train`'s corpora are (`fit`'s `data_dir`).
+    _data_dir = None
 
     # ------------------------------------------------------------------- fit
     def fit(self, train=None, val=None, run_dir=None, data_dir=None):
@@ -267,7 +269,7 @@ class SpeechRecognizer(Pipeline):
             val = [train[i] for i in order[:n_val]]
             train = [train[i] for i in order[n_val:]]
         if self.config.data.extra_train:
-            train = train + data.extra_training(self.config, getattr(self, "_data_dir", None))
+            train = train + data.extra_training(self.config, self._data_dir)
         return train, list(val)
 
     def _prepare(self, train, val):

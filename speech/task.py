@@ -27,10 +27,14 @@ class SpeechTask(Task):
     def examples_of(self, split, limit=None):
         return speech_shards.utterances(split, limit)
 
+    #: The data directory of the last `load_splits`: where `fit` finds
+    #: `data.extra_train`.
+    _data_dir = None
+
     def load_splits(self, config, data_dir=None):
         """`Splits` of `Utterance`s for the config (`val` None: the
         recogniser holds out its own `data.val_fraction` of `train`)."""
-        self._data_dir = data_dir  # where fit finds data.extra_train
+        self._data_dir = data_dir
         d, rate = config.data, config.features.sample_rate
         if d.dataset == "fsdd_sequences":
             return data.fsdd_sequences(data_dir, train_count=d.train_count,
@@ -48,7 +52,7 @@ class SpeechTask(Task):
 
     def fit(self, pipeline, splits, run):
         return pipeline.fit(splits.train, splits.val, run_dir=run.path,
-                            data_dir=getattr(self, "_data_dir", None))
+                            data_dir=self._data_dir)
 
     def export_sample(self, asr, splits):
         """Up to 8 test clips (training clips when there is no test split)."""
